@@ -134,9 +134,9 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, LoadError> {
             let diagnostics = errors
                 .into_iter()
                 .map(|e| {
-                    Diagnostic::error("", e.message)
+                    Diagnostic::error(e.key, e.message)
                         .at(Some(files.location(e.pos)))
-                        .help("fix the YAML syntax at this position")
+                        .help(e.help)
                 })
                 .collect();
             return Err(LoadError::Invalid(Diagnostics(diagnostics)));

@@ -129,9 +129,17 @@ impl Node {
 pub struct SyntaxError {
     /// Where.
     pub pos: Pos,
+    /// The dotted key path, when known.
+    pub key: String,
     /// What.
     pub message: String,
+    /// What to do.
+    pub help: String,
 }
+
+/// Help for a scanner error.
+const SYNTAX_HELP: &str =
+    "fix the YAML syntax here (an unclosed `[`, `{` or quote on a line above can also cause this)";
 
 enum Frame {
     Seq {
@@ -250,7 +258,9 @@ pub fn parse(text: &str, file: usize) -> Result<Node, Vec<SyntaxError>> {
                         line: marker.line(),
                         column: marker.col() + 1,
                     },
+                    key: String::new(),
                     message: format!("invalid YAML: {}", error.info()),
+                    help: SYNTAX_HELP.into(),
                 });
                 return Err(builder.errors);
             }
@@ -301,10 +311,15 @@ impl Builder {
                     let node = node.clone();
                     self.complete(node, 0, false);
                 }
-                None => self.errors.push(SyntaxError {
-                    pos,
-                    message: "alias to an unknown anchor".into(),
-                }),
+                None => {
+                    let key = self.path();
+                    self.errors.push(SyntaxError {
+                        pos,
+                        key,
+                        message: "alias to an unknown anchor".into(),
+                        help: "define the anchor (`&name`) before the alias (`*name`)".into(),
+                    });
+                }
             },
             Event::SequenceStart(anchor, tag) => {
                 let mut node = Node::new(Value::Null, pos);
@@ -359,6 +374,12 @@ impl Builder {
     }
 
     fn complete(&mut self, node: Node, anchor: usize, merge_key: bool) {
+        // The key path of the mapping (or list) this node goes into, for errors.
+        let parent = if self.errors.len() < 100 {
+            self.parent_path()
+        } else {
+            String::new()
+        };
         if anchor > 0 {
             self.anchors.insert(anchor, node.clone());
         }
@@ -386,7 +407,9 @@ impl Builder {
                         None => {
                             self.errors.push(SyntaxError {
                                 pos: node.pos,
+                                key: parent.clone(),
                                 message: format!("a mapping key must be text, not {}", node.kind()),
+                                help: "write a plain word as the key".into(),
                             });
                             *key = Some((String::new(), node.pos));
                         }
@@ -405,10 +428,16 @@ impl Builder {
                     if let Some(first) = entries.iter().find(|e| e.key == name) {
                         self.errors.push(SyntaxError {
                             pos: key_pos,
+                            key: if parent.is_empty() {
+                                name.clone()
+                            } else {
+                                format!("{parent}.{name}")
+                            },
                             message: format!(
                                 "duplicate key `{name}` (first written at line {})",
                                 first.key_pos.line
                             ),
+                            help: "remove or rename one of the two".into(),
                         });
                         return;
                     }
@@ -425,6 +454,39 @@ impl Builder {
 
 /// The internal name of a plain `<<` key until its value is known.
 const MERGE_KEY: &str = "\u{0}<<";
+
+impl Builder {
+    /// The dotted key path of the node being built (list items by index).
+    fn path(&self) -> String {
+        let mut parts = Vec::new();
+        for frame in &self.stack {
+            match frame {
+                Frame::Seq { items, .. } => parts.push(items.len().to_string()),
+                Frame::Map {
+                    key: Some((k, _)), ..
+                } => parts.push(k.clone()),
+                Frame::Map { .. } => {}
+            }
+        }
+        parts.join(".")
+    }
+
+    /// The dotted key path of the innermost open mapping or list.
+    fn parent_path(&self) -> String {
+        let mut parts = Vec::new();
+        let depth = self.stack.len().saturating_sub(1);
+        for frame in &self.stack[..depth] {
+            match frame {
+                Frame::Seq { items, .. } => parts.push(items.len().to_string()),
+                Frame::Map {
+                    key: Some((k, _)), ..
+                } => parts.push(k.clone()),
+                Frame::Map { .. } => {}
+            }
+        }
+        parts.join(".")
+    }
+}
 
 fn is_merge_source(node: &Node) -> bool {
     match &node.value {

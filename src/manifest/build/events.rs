@@ -161,10 +161,10 @@ fn http(
             let mut words = text.split_whitespace();
             match (words.next(), words.next()) {
                 (Some(method), Some(path)) => (vec![method_of(method)], path_of(path)),
+                (Some("*"), None) => (vec!["ANY".into()], "/{proxy+}".into()),
                 (Some(only), None) if HTTP_METHODS.contains(&method_of(only).as_str()) => {
                     (vec![method_of(only)], "/".into())
                 }
-                (Some("*"), None) => (vec!["ANY".into()], "/{proxy+}".into()),
                 (Some(only), None) => (Vec::new(), path_of(only)),
                 _ => {
                     check.error(key, value.pos, "the HTTP event is empty", help);

@@ -163,8 +163,8 @@ impl Resolver<'_> {
                 let Ok(source) = std::fs::read_to_string(&absolute) else {
                     return Ok(missing(
                         format!(
-                            "the file `{relative}` does not exist (looked in {})",
-                            self.service_dir.display()
+                            "the file `{relative}` does not exist (looked for {})",
+                            self.files.display_for(relative).display()
                         ),
                         format!(
                             "create `{relative}` next to the manifest, or add a fallback: `${{file({relative}), 'value'}}`"
@@ -180,8 +180,7 @@ impl Resolver<'_> {
                         Err(errors) => {
                             for error in errors {
                                 self.push(
-                                    Diagnostic::error("", error.message)
-                                        .help(format!("fix the YAML in `{relative}`")),
+                                    Diagnostic::error(error.key, error.message).help(error.help),
                                     error.pos,
                                 );
                             }
