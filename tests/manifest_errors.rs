@@ -123,7 +123,7 @@ fn unknown_keys_warn_with_did_you_mean() {
 
 #[test]
 fn a_missing_config_file_and_directory_are_reported() {
-    let error = load(&options("nope.yml")).err().expect("fails");
+    let error = load(&options("nope.yml")).expect_err("fails");
     assert!(
         error.to_string().starts_with("cannot read nope.yml"),
         "{error}"
@@ -132,7 +132,6 @@ fn a_missing_config_file_and_directory_are_reported() {
         cwd: fixtures().join("nowhere"),
         ..LoadOptions::default()
     })
-    .err()
-    .expect("fails");
+    .expect_err("fails");
     assert!(matches!(error, LoadError::NotFound { .. }));
 }

@@ -389,12 +389,12 @@ fn provider_settings(
     if let Some(value) = node.get("tags") {
         settings.tags = check.string_map(value, "provider.tags");
     }
-    if settings.name == ProviderKind::Google {
-        if let Some(value) = node.get("labels") {
-            settings
-                .tags
-                .extend(check.string_map(value, "provider.labels"));
-        }
+    if settings.name == ProviderKind::Google
+        && let Some(value) = node.get("labels")
+    {
+        settings
+            .tags
+            .extend(check.string_map(value, "provider.labels"));
     }
     if let Some(value) = node.get("architecture") {
         settings.architecture =

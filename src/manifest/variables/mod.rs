@@ -258,16 +258,15 @@ impl<'a> Resolver<'a> {
     /// Resolves the variables in one string: a whole-value variable keeps its type.
     fn resolve_text(&mut self, text: &str, ctx: &Ctx) -> Result<Node, Failed> {
         let found = syntax::find(text);
-        if let [only] = found.as_slice() {
-            if only.start == 0 && only.end == text.len() {
-                return match self.evaluate(&only.inner, ctx)? {
-                    Outcome::Value(node) => Ok(node),
-                    Outcome::Kept => Ok(Node::new(Value::Str(text.to_string()), ctx.pos)),
-                    Outcome::Missing(missing) => {
-                        Err(self.report_missing(&only.inner, missing, ctx))
-                    }
-                };
-            }
+        if let [only] = found.as_slice()
+            && only.start == 0
+            && only.end == text.len()
+        {
+            return match self.evaluate(&only.inner, ctx)? {
+                Outcome::Value(node) => Ok(node),
+                Outcome::Kept => Ok(Node::new(Value::Str(text.to_string()), ctx.pos)),
+                Outcome::Missing(missing) => Err(self.report_missing(&only.inner, missing, ctx)),
+            };
         }
         let mut out = String::new();
         let mut last = 0;

@@ -22,18 +22,19 @@ pub fn find(text: &str) -> Vec<Found> {
     let mut found = Vec::new();
     let mut i = 0;
     while i + 1 < bytes.len() {
-        if bytes[i] == b'$' && bytes[i + 1] == b'{' {
-            if let Some(end) = matching_close(text, i) {
-                let inner = &text[i + 2..end];
-                if is_variable(inner) {
-                    found.push(Found {
-                        start: i,
-                        end: end + 1,
-                        inner: inner.to_string(),
-                    });
-                    i = end + 1;
-                    continue;
-                }
+        if bytes[i] == b'$'
+            && bytes[i + 1] == b'{'
+            && let Some(end) = matching_close(text, i)
+        {
+            let inner = &text[i + 2..end];
+            if is_variable(inner) {
+                found.push(Found {
+                    start: i,
+                    end: end + 1,
+                    inner: inner.to_string(),
+                });
+                i = end + 1;
+                continue;
             }
         }
         i += 1;
@@ -106,15 +107,12 @@ pub fn split_parts(inner: &str) -> Vec<String> {
     let mut quote: Option<char> = None;
     let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
-        match quote {
-            Some(q) => {
-                current.push(c);
-                if c == q {
-                    quote = None;
-                }
-                continue;
+        if let Some(q) = quote {
+            current.push(c);
+            if c == q {
+                quote = None;
             }
-            None => {}
+            continue;
         }
         match c {
             '\'' | '"' if depth == 0 && current.trim().is_empty() => {
@@ -161,10 +159,10 @@ pub fn parse_part(part: &str) -> Part {
         "null" => return Part::Null,
         _ => {}
     }
-    if let Ok(n) = part.parse::<f64>() {
-        if part.bytes().any(|b| b.is_ascii_digit()) {
-            return Part::Number(n);
-        }
+    if let Ok(n) = part.parse::<f64>()
+        && part.bytes().any(|b| b.is_ascii_digit())
+    {
+        return Part::Number(n);
     }
     let name_len = part
         .char_indices()
