@@ -181,7 +181,7 @@ impl Checker<'_> {
                 }
                 None => self.warn(
                     &entry_key,
-                    value.pos,
+                    entry.key_pos,
                     "has no value and is skipped",
                     Some(format!("give `{}` a value, or remove it", entry.key)),
                 ),
