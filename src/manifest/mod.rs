@@ -2,9 +2,10 @@
 //!
 //! Three steps, each its own module: `yaml` reads the file into a tree that remembers the
 //! line and column of every node (CloudFormation short tags such as `!Ref` kept as tags);
-//! `variables` resolves `${...}` references; `validate` checks keys and types and builds the
-//! model. Every problem is a [`Diagnostic`] naming `file:line:column`, the key path and the
-//! fix; all of them are reported at once.
+//! `variables` resolves `${...}` references; `build` checks keys and types and builds the
+//! model (`keys` holds the known-key lists). `document` turns the resolved tree into YAML or
+//! JSON for `print`. Every problem is a [`Diagnostic`] naming `file:line:column`, the key path
+//! and the fix; all of them are reported at once.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -76,7 +76,10 @@ impl Resolver<'_> {
             },
             "sls" => match address {
                 "stage" => text(&self.stage()?, ctx),
-                "instanceId" => text(&self.instance_id(), ctx),
+                "instanceId" => {
+                    let stage = self.stage()?;
+                    text(&self.instance_id(&stage), ctx)
+                }
                 _ => missing(
                     format!("unknown `sls` variable `{address}`"),
                     "use `${sls:stage}` or `${sls:instanceId}`",
@@ -118,8 +121,7 @@ impl Resolver<'_> {
     }
 
     /// A stable id for this service directory and stage.
-    fn instance_id(&mut self) -> String {
-        let stage = self.stage.clone().unwrap_or_default();
+    fn instance_id(&self, stage: &str) -> String {
         let digest = Sha256::digest(format!("{}|{stage}", self.service_dir.display()));
         hex::encode(&digest[..8])
     }
