@@ -201,6 +201,49 @@ fn every_corpus_manifest_loads() {
 }
 
 #[test]
+fn printed_yaml_loads_back_to_the_same_document() {
+    for path in manifests() {
+        let (_dir, result) = load_corpus(&path, true);
+        let loaded = result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let printed = loaded.document.to_yaml();
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("serverless.yml"), &printed).expect("write");
+        let reloaded = load(&LoadOptions {
+            cwd: dir.path().to_path_buf(),
+            ..LoadOptions::default()
+        })
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: printed YAML does not load: {e}\n{printed}",
+                path.display()
+            )
+        });
+        assert_eq!(
+            reloaded.document.to_json(),
+            loaded.document.to_json(),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn only_known_false_warnings_on_the_corpus() {
+    let mut unknown = Vec::new();
+    for path in manifests() {
+        let (_dir, result) = load_corpus(&path, true);
+        let loaded = result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for warning in loaded.warnings.warnings() {
+            if warning.message.starts_with("unknown key") {
+                unknown.push(warning.key.clone().unwrap_or_default());
+            }
+        }
+    }
+    // `cors` directly under a function is not a Serverless key (it belongs on the event).
+    assert_eq!(unknown, vec!["functions.auth.cors"]);
+}
+
+#[test]
 fn manifests_that_need_an_option_say_which() {
     for (name, option) in NEEDS_OPTION {
         let (_dir, result) = load_corpus(&corpus_dir().join(name), false);

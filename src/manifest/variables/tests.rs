@@ -243,3 +243,30 @@ fn missing_file_and_javascript_are_clear_errors() {
         "{errors:?}"
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Text without `${` is never changed.
+        #[test]
+        fn text_without_variables_is_unchanged(text in "[ !#%-\\[\\]-~]{0,40}") {
+            let yaml = format!("custom:\n  t: \"{text}\"\n");
+            let (json, diagnostics) = resolve_with(&yaml, &options());
+            prop_assert!(!diagnostics.has_errors());
+            prop_assert_eq!(&json["custom"]["t"], &json!(text));
+        }
+
+        /// An environment value is taken as is, even when it looks like a variable.
+        #[test]
+        fn environment_values_are_not_resolved_again(value in "[ -~]{0,30}") {
+            let mut options = options();
+            options.env.insert("V".into(), value.clone());
+            let (json, diagnostics) = resolve_with("custom:\n  a: ${env:V}\n  b: x-${env:V}\n", &options);
+            prop_assert!(!diagnostics.has_errors());
+            prop_assert_eq!(&json["custom"]["a"], &json!(value.clone()));
+            prop_assert_eq!(&json["custom"]["b"], &json!(format!("x-{value}")));
+        }
+    }
+}
