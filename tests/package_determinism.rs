@@ -17,7 +17,11 @@ fn tree_strategy() -> impl Strategy<Value = Vec<(String, Vec<u8>, bool)>> {
         // Drop paths that are a prefix directory of another (a file cannot also be a directory).
         let keys: Vec<String> = map.keys().cloned().collect();
         map.into_iter()
-            .filter(|(path, _)| !keys.iter().any(|other| other.starts_with(&format!("{path}/"))))
+            .filter(|(path, _)| {
+                !keys
+                    .iter()
+                    .any(|other| other.starts_with(&format!("{path}/")))
+            })
             .map(|(path, (contents, executable))| (path, contents, executable))
             .collect()
     })
@@ -34,7 +38,8 @@ fn build(
         let (path, contents, executable) = &files[index];
         write(root, path, contents);
         chmod(root, path, if *executable { 0o775 } else { 0o600 });
-        let when = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + mtime_offset * 7919 + n as u64);
+        let when = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(1_000_000 + mtime_offset * 7919 + n as u64);
         fs::File::options()
             .write(true)
             .open(root.join(path))

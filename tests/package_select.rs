@@ -40,7 +40,12 @@ fn service_patterns_exclude_and_reinclude_in_order() {
     assert_eq!(artifact.functions, ["a", "b"]);
     assert_eq!(
         names(&artifact.path),
-        ["a/handler.py", "b/handler.py", "node_modules/kept/index.js", "shared/util.py"]
+        [
+            "a/handler.py",
+            "b/handler.py",
+            "node_modules/kept/index.js",
+            "shared/util.py"
+        ]
     );
     assert!(packaged.for_function("b").is_some());
 }
@@ -58,7 +63,10 @@ fn individually_gives_each_function_its_own_zip_with_its_patterns() {
     let packaged = package(&request(&service));
     let names_of = |function: &str| names(&packaged.for_function(function).unwrap().path);
     assert_eq!(packaged.artifacts.len(), 2);
-    assert_eq!(packaged.for_function("a").unwrap().path, root.join(".stratus/a.zip"));
+    assert_eq!(
+        packaged.for_function("a").unwrap().path,
+        root.join(".stratus/a.zip")
+    );
     assert_eq!(names_of("a"), ["a/handler.py", "shared/util.py"]);
     assert_eq!(names_of("b"), ["b/handler.py", "shared/util.py"]);
     assert_ne!(
@@ -74,7 +82,11 @@ fn one_function_individually_the_rest_share_and_scope_limits_the_work() {
     two_function_tree(root);
     let mut service = service(
         root,
-        &[("a", "a/handler.main"), ("b", "b/handler.main"), ("c", "a/handler.main")],
+        &[
+            ("a", "a/handler.main"),
+            ("b", "b/handler.main"),
+            ("c", "a/handler.main"),
+        ],
     );
     service.functions["b"].package.individually = Some(true);
     service.functions["a"].package.patterns = vec!["!b/**".into()];
@@ -166,8 +178,13 @@ fn prebuilt_artifacts_are_hashed_not_rebuilt() {
 
     service.functions["b"].package.artifact = Some("missing.zip".into());
     let error = stratus::package::package(&request(&service)).unwrap_err();
-    let diagnostics = error.downcast_ref::<Diagnostics>().expect("a manifest error");
-    assert_eq!(diagnostics.0[0].key.as_deref(), Some("functions.b.package.artifact"));
+    let diagnostics = error
+        .downcast_ref::<Diagnostics>()
+        .expect("a manifest error");
+    assert_eq!(
+        diagnostics.0[0].key.as_deref(),
+        Some("functions.b.package.artifact")
+    );
     assert!(diagnostics.0[0].message.contains("missing.zip"));
 
     service.functions["b"].package.artifact = None;
@@ -191,14 +208,22 @@ fn symlinks_inside_are_followed_outside_refused() {
     let zip = &packaged.artifacts[0].path;
     assert_eq!(
         names(zip),
-        ["handler.py", "link.txt", "linked-dir/data.txt", "real/data.txt"]
+        [
+            "handler.py",
+            "link.txt",
+            "linked-dir/data.txt",
+            "real/data.txt"
+        ]
     );
     assert_eq!(read_entry(zip, "link.txt"), b"data");
 
     symlink(outside.join("secret.txt"), root.join("escape.txt")).unwrap();
     let error = stratus::package::package(&request(&service)).unwrap_err();
     let text = format!("{error:#}");
-    assert!(text.contains("escape.txt") && text.contains("outside the service directory"), "{text}");
+    assert!(
+        text.contains("escape.txt") && text.contains("outside the service directory"),
+        "{text}"
+    );
     assert!(text.contains("secret.txt"), "names the target: {text}");
 
     // Excluding the link makes it fine.
@@ -215,7 +240,10 @@ fn symlinks_inside_are_followed_outside_refused() {
     symlink("does-not-exist", root.join("broken")).unwrap();
     let error = stratus::package::package(&request(&service)).unwrap_err();
     let text = format!("{error:#}");
-    assert!(text.contains("broken symlink") && text.contains("does-not-exist"), "{text}");
+    assert!(
+        text.contains("broken symlink") && text.contains("does-not-exist"),
+        "{text}"
+    );
     fs::remove_file(root.join("broken")).unwrap();
 
     symlink("..", root.join("real/loop")).unwrap();
@@ -236,8 +264,16 @@ fn files_that_look_like_secrets_are_warned_once_each() {
     let packaged = package(&request(&service));
     let warnings: Vec<String> = packaged.warnings.iter().map(|w| w.to_string()).collect();
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
-    assert!(warnings[0].contains("`.env`") && warnings[0].contains("a.zip, b.zip"), "{}", warnings[0]);
-    assert!(warnings[0].contains("add \"!.env\" to package.patterns"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("`.env`") && warnings[0].contains("a.zip, b.zip"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[0].contains("add \"!.env\" to package.patterns"),
+        "{}",
+        warnings[0]
+    );
     assert!(warnings[1].contains("certs/server.pem"), "{}", warnings[1]);
     assert!(warnings.iter().all(|w| !w.contains("do-not-print-me")));
 
@@ -254,17 +290,27 @@ fn size_limits_warn_with_the_largest_contributors() {
     write(root, "data.txt", &b"12345678".repeat(5_000));
     let service = service(root, &[("hello", "handler.main")]);
     let mut req = request(&service);
-    req.limits = Some(SizeLimits { zipped: 100, unzipped: 100_000 });
+    req.limits = Some(SizeLimits {
+        zipped: 100,
+        unzipped: 100_000,
+    });
     let packaged = package(&req);
     let text: Vec<String> = packaged.warnings.iter().map(|w| w.to_string()).collect();
     assert_eq!(text.len(), 2, "{text:#?}");
-    assert!(text[0].contains("zipped") && text[0].contains("direct upload"), "{}", text[0]);
+    assert!(
+        text[0].contains("zipped") && text[0].contains("direct upload"),
+        "{}",
+        text[0]
+    );
     assert!(text[1].contains("unzipped"), "{}", text[1]);
     let vendor = text[1].find("vendor/").expect("names vendor/");
     let data = text[1].find("data.txt").expect("names data.txt");
     assert!(vendor < data, "largest first: {}", text[1]);
 
-    req.limits = Some(SizeLimits { zipped: 1 << 30, unzipped: 1 << 30 });
+    req.limits = Some(SizeLimits {
+        zipped: 1 << 30,
+        unzipped: 1 << 30,
+    });
     assert!(package(&req).warnings.is_empty());
 }
 

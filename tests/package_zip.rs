@@ -8,7 +8,11 @@ use std::process::Command;
 use package_support::*;
 
 fn sample_tree(root: &std::path::Path) {
-    write(root, "handler.py", b"def main(event, context):\n    return {'ok': True}\n");
+    write(
+        root,
+        "handler.py",
+        b"def main(event, context):\n    return {'ok': True}\n",
+    );
     write(root, "lib/util.py", &b"x = 1\n".repeat(1000));
     write(root, "bin/tool", b"#!/bin/sh\necho hi\n");
     chmod(root, "bin/tool", 0o750);
@@ -33,9 +37,15 @@ fn python_reads_back_every_file_with_fixed_metadata() {
     assert_eq!(artifact.entries, 4);
     assert_eq!(artifact.unzipped_size, 50 + 6000 + 18);
     assert_eq!(artifact.size, fs::metadata(&artifact.path).unwrap().len());
-    assert_eq!(artifact.sha256, stratus::package::sha256_file(&artifact.path).unwrap());
+    assert_eq!(
+        artifact.sha256,
+        stratus::package::sha256_file(&artifact.path).unwrap()
+    );
     // Other artifacts in the output directory are left alone.
-    assert_eq!(fs::read(root.join(".stratus/other-function.zip")).unwrap(), b"keep me");
+    assert_eq!(
+        fs::read(root.join(".stratus/other-function.zip")).unwrap(),
+        b"keep me"
+    );
 
     let script = r#"
 import sys, zipfile, os, json
@@ -56,22 +66,41 @@ print(json.dumps(out))
         .arg(&artifact.path)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let entries: Vec<(String, Vec<u32>, u32, u32, u32, u32)> =
         serde_json::from_slice(&output.stdout).unwrap();
     let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
-    assert_eq!(names, ["bin/tool", "empty.txt", "handler.py", "lib/util.py"]);
+    assert_eq!(
+        names,
+        ["bin/tool", "empty.txt", "handler.py", "lib/util.py"]
+    );
     for (name, time, mode, system, method, extra) in &entries {
         assert_eq!(time, &vec![1980, 1, 1, 0, 0, 0], "{name}");
-        let expected = if name == "bin/tool" { 0o100755 } else { 0o100644 };
+        let expected = if name == "bin/tool" {
+            0o100755
+        } else {
+            0o100644
+        };
         assert_eq!(*mode, expected, "{name}");
         assert_eq!(*system, 3, "{name}: made by Unix");
         assert_eq!(*method, 8, "{name}: deflate");
         assert_eq!(*extra, 0, "{name}: no extra fields");
     }
 
-    let unzip = Command::new("unzip").arg("-tq").arg(&artifact.path).output().unwrap();
-    assert!(unzip.status.success(), "{}", String::from_utf8_lossy(&unzip.stdout));
+    let unzip = Command::new("unzip")
+        .arg("-tq")
+        .arg(&artifact.path)
+        .output()
+        .unwrap();
+    assert!(
+        unzip.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unzip.stdout)
+    );
 }
 
 #[test]
@@ -84,7 +113,11 @@ fn repackaging_gives_the_same_bytes_and_replaces_atomically() {
     let first_bytes = fs::read(&first.artifacts[0].path).unwrap();
     // Touch every file: new mtimes must not change the zip.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    write(root, "handler.py", b"def main(event, context):\n    return {'ok': True}\n");
+    write(
+        root,
+        "handler.py",
+        b"def main(event, context):\n    return {'ok': True}\n",
+    );
     write(root, "lib/util.py", &b"x = 1\n".repeat(1000));
     let second = package(&request(&service));
     assert_eq!(first.artifacts[0].sha256, second.artifacts[0].sha256);
@@ -97,7 +130,11 @@ fn repackaging_gives_the_same_bytes_and_replaces_atomically() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     // A changed file changes the hash.
-    write(root, "handler.py", b"def main(event, context):\n    return {'ok': False}\n");
+    write(
+        root,
+        "handler.py",
+        b"def main(event, context):\n    return {'ok': False}\n",
+    );
     let third = package(&request(&service));
     assert_ne!(first.artifacts[0].sha256, third.artifacts[0].sha256);
 }
@@ -131,7 +168,11 @@ fn large_files_are_streamed_and_exact() {
     let again = package(&request(&service));
     assert_eq!(bytes, fs::read(&again.artifacts[0].path).unwrap());
     let unzip = Command::new("unzip").arg("-tq").arg(zip).output().unwrap();
-    assert!(unzip.status.success(), "{}", String::from_utf8_lossy(&unzip.stdout));
+    assert!(
+        unzip.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unzip.stdout)
+    );
 }
 
 #[test]
@@ -161,7 +202,13 @@ fn extract_restores_files_and_the_executable_bit() {
         fs::read(dest.path().join("lib/util.py")).unwrap(),
         fs::read(root.join("lib/util.py")).unwrap()
     );
-    let mode = |rel: &str| fs::metadata(dest.path().join(rel)).unwrap().permissions().mode() & 0o777;
+    let mode = |rel: &str| {
+        fs::metadata(dest.path().join(rel))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
     assert_eq!(mode("bin/tool"), 0o755);
     assert_eq!(mode("handler.py"), 0o644);
     assert!(dest.path().join("empty.txt").is_file());

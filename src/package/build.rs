@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::plan::ArtifactPlan;
 use super::patterns::Patterns;
+use super::plan::ArtifactPlan;
 use super::walk::{self, Tree};
 use super::writer::{self, EntrySource, ZipEntry};
 use super::{Artifact, GeneratedFile, PackageRequest, Packaged, limits, secrets};
@@ -101,7 +101,9 @@ pub fn build_all(request: &PackageRequest<'_>, plans: &[ArtifactPlan]) -> anyhow
         }
     }
     for (path, (kind, artifacts)) in secrets_found {
-        packaged.warnings.push(secret_warning(service, &path, kind, &artifacts));
+        packaged
+            .warnings
+            .push(secret_warning(service, &path, kind, &artifacts));
     }
     Ok(packaged)
 }
@@ -136,7 +138,11 @@ fn escape_glob(path: &str) -> String {
 
 /// Function patterns only apply to individually packaged functions: say so when they are set
 /// on a function that shares the service artifact.
-fn ignored_function_patterns(service: &Service, artifact: &str, functions: &[String]) -> Vec<Diagnostic> {
+fn ignored_function_patterns(
+    service: &Service,
+    artifact: &str,
+    functions: &[String],
+) -> Vec<Diagnostic> {
     if artifact != service.name || functions.len() == 1 && functions[0] == artifact {
         return Vec::new();
     }
@@ -151,9 +157,7 @@ fn ignored_function_patterns(service: &Service, artifact: &str, functions: &[Str
                 "these patterns are ignored: the function shares the service-wide artifact",
             )
             .at(service.locate(&key).cloned())
-            .help(format!(
-                "set `package.individually: true` on the function (or the service) to give it its own artifact, or move the patterns to the service's package.patterns"
-            ))
+            .help("set `package.individually: true` on the function (or the service) to give it its own artifact, or move the patterns to the service's package.patterns")
         })
         .collect()
 }
@@ -272,7 +276,10 @@ fn prebuilt(
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|error| {
         problem(
-            format!("the prebuilt artifact {} is not a readable zip: {error}", path.display()),
+            format!(
+                "the prebuilt artifact {} is not a readable zip: {error}",
+                path.display()
+            ),
             "point package.artifact at a .zip file",
         )
     })?;

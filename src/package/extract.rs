@@ -24,7 +24,12 @@ pub fn extract(zip_path: &Path, dest_dir: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot read entry {index} of {}", zip_path.display()))?;
         let name = entry
             .name()
-            .with_context(|| format!("entry {index} of {} has an unreadable name", zip_path.display()))?
+            .with_context(|| {
+                format!(
+                    "entry {index} of {} has an unreadable name",
+                    zip_path.display()
+                )
+            })?
             .to_string();
         let relative = safe_relative_path(&name).with_context(|| {
             format!(

@@ -113,8 +113,8 @@ pub fn package(request: &PackageRequest<'_>) -> anyhow::Result<Packaged> {
 }
 
 /// The sha256 of the file at `path`, lower-case hex, read in a streaming way.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
+pub fn sha256_file(path: impl AsRef<Path>) -> io::Result<String> {
+    let mut file = File::open(path.as_ref())?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 256 * 1024];
     loop {

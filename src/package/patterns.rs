@@ -109,7 +109,10 @@ impl Patterns {
             }
         }
         let set = builder.build().map_err(|error| {
-            Diagnostic::error("package.patterns", format!("cannot compile the patterns: {error}"))
+            Diagnostic::error(
+                "package.patterns",
+                format!("cannot compile the patterns: {error}"),
+            )
         })?;
         Ok(Patterns { set, includes })
     }

@@ -55,8 +55,11 @@ pub fn walk(root: &Path, skip: &[PathBuf]) -> anyhow::Result<Tree> {
         .with_context(|| format!("cannot open the service directory {}", root.display()))?;
     let mut tree = Tree::default();
     // (real directory, zip path prefix, real directories on the way down for loop detection)
-    let mut stack: Vec<(PathBuf, String, Vec<PathBuf>)> =
-        vec![(canonical_root.clone(), String::new(), vec![canonical_root.clone()])];
+    let mut stack: Vec<(PathBuf, String, Vec<PathBuf>)> = vec![(
+        canonical_root.clone(),
+        String::new(),
+        vec![canonical_root.clone()],
+    )];
     while let Some((dir, prefix, ancestors)) = stack.pop() {
         let entries = fs::read_dir(&dir)
             .with_context(|| format!("cannot list the directory {}", dir.display()))?;
@@ -99,7 +102,14 @@ pub fn walk(root: &Path, skip: &[PathBuf]) -> anyhow::Result<Tree> {
                 if ALWAYS_EXCLUDED.contains(&name) {
                     continue;
                 }
-                follow_symlink(&canonical_root, &path, rel, &ancestors, &mut stack, &mut tree);
+                follow_symlink(
+                    &canonical_root,
+                    &path,
+                    rel,
+                    &ancestors,
+                    &mut stack,
+                    &mut tree,
+                );
             } else {
                 tree.problems.push(TreeProblem {
                     rel,

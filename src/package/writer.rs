@@ -286,8 +286,7 @@ fn compress(entry: &ZipEntry<'_>, spill_dir: &Path, dest: &Path) -> anyhow::Resu
             Ok(Compressed::Prepared(builder.finish()?))
         }
         EntrySource::Disk(path) if entry.size <= IN_MEMORY_MAX => {
-            let mut file =
-                File::open(path).with_context(|| format!("cannot read {}", what()))?;
+            let mut file = File::open(path).with_context(|| format!("cannot read {}", what()))?;
             let mut builder = ZipFileBuilder::new(&entry.name, options)?;
             copy_in_chunks(&mut file, &mut builder)
                 .with_context(|| format!("cannot read {}", what()))?;
@@ -295,8 +294,7 @@ fn compress(entry: &ZipEntry<'_>, spill_dir: &Path, dest: &Path) -> anyhow::Resu
         }
         EntrySource::Disk(path) => {
             let spill = TempFile::new(spill_dir, dest, "spill")?;
-            let mut file =
-                File::open(path).with_context(|| format!("cannot read {}", what()))?;
+            let mut file = File::open(path).with_context(|| format!("cannot read {}", what()))?;
             let out = File::create(&spill.path)
                 .with_context(|| format!("cannot create {}", spill.path.display()))?;
             let mut zip = ZipWriter::new(BufWriter::with_capacity(CHUNK, out));
@@ -358,11 +356,7 @@ impl TempFile {
     /// Renames the file to `dest` (atomic on one filesystem).
     fn persist(mut self, dest: &Path) -> anyhow::Result<()> {
         fs::rename(&self.path, dest).with_context(|| {
-            format!(
-                "cannot move {} to {}",
-                self.path.display(),
-                dest.display()
-            )
+            format!("cannot move {} to {}", self.path.display(), dest.display())
         })?;
         self.keep = true;
         Ok(())
