@@ -5,9 +5,24 @@
 //! is never uploaded again. Files are streamed and compressed in parallel; memory stays flat
 //! whatever the size of the tree.
 
-use std::path::PathBuf;
+mod build;
+mod extract;
+mod limits;
+pub mod patterns;
+mod plan;
+pub mod secrets;
+pub mod walk;
+pub mod writer;
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use extract::extract;
+pub use limits::LAMBDA_LIMITS;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Service;
@@ -85,7 +100,31 @@ impl Packaged {
 }
 
 /// Builds the artifacts for `request`.
+///
+/// One `<service>.zip` serves every function in scope that is not packaged individually;
+/// each function with `package.individually` (its own or the service's) gets `<function>.zip`;
+/// a `package.artifact` is hashed and reported as is. Artifacts are written into
+/// `request.out_dir` (created if missing); artifacts of functions not in scope are left alone.
+/// Problems in the manifest's package settings come back as a [`crate::diagnostic::Diagnostics`]
+/// error (each naming its key path); I/O problems as plain errors saying what failed.
 pub fn package(request: &PackageRequest<'_>) -> anyhow::Result<Packaged> {
-    let _ = request;
-    anyhow::bail!("packaging is not built yet")
+    let plans = plan::plan_artifacts(request)?;
+    build::build_all(request, &plans)
+}
+
+/// The sha256 of the file at `path`, lower-case hex, read in a streaming way.
+pub fn sha256_file(path: impl AsRef<Path>) -> io::Result<String> {
+    let mut file = File::open(path.as_ref())?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let read = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
