@@ -47,10 +47,16 @@ async fn plan_shows_create_unchanged_update_and_delete() {
     let provider = LocalProvider::with_state_dir(f.state.path()).with_serve_port(3000);
     let svc = two_functions(&f);
     let packaged = package(&svc, f.out.path());
-    let plan = provider.plan(&svc, &packaged, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
     assert_eq!(
         actions(&plan),
-        [("hello".into(), Action::Create), ("world".into(), Action::Create)]
+        [
+            ("hello".into(), Action::Create),
+            ("world".into(), Action::Create)
+        ]
     );
     assert_eq!(plan.changes[0].kind, ResourceKind::Function);
     assert_eq!(plan.changes[0].deployed_name, "svc-dev-hello");
@@ -61,7 +67,10 @@ async fn plan_shows_create_unchanged_update_and_delete() {
     assert_eq!(applied.endpoints[0].method, "GET");
 
     // Same manifest, same code: nothing to do, and applying does nothing.
-    let again = provider.plan(&svc, &packaged, &Scope::default()).await.unwrap();
+    let again = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
     assert!(!again.has_changes(), "{again:?}");
     let applied = provider.apply(&svc, &packaged, &again).await.unwrap();
     assert!(applied.done.is_empty());
@@ -75,10 +84,15 @@ async fn plan_shows_create_unchanged_update_and_delete() {
         .environment
         .insert("API_TOKEN".into(), "s3cr3t-value".into());
     world.environment.insert("TABLE".into(), "users".into());
-    svc2.functions
-        .insert("fresh".into(), function("fresh", "handler.hello", "python3.12"));
+    svc2.functions.insert(
+        "fresh".into(),
+        function("fresh", "handler.hello", "python3.12"),
+    );
     let packaged2 = package(&svc2, f.out.path());
-    let plan = provider.plan(&svc2, &packaged2, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&svc2, &packaged2, &Scope::default())
+        .await
+        .unwrap();
     assert_eq!(
         actions(&plan),
         [
@@ -87,8 +101,15 @@ async fn plan_shows_create_unchanged_update_and_delete() {
             ("hello".into(), Action::Delete)
         ]
     );
-    let fields: Vec<_> = plan.changes[0].fields.iter().map(|f| f.field.as_str()).collect();
-    assert_eq!(fields, ["memorySize", "environment.API_TOKEN", "environment.TABLE"]);
+    let fields: Vec<_> = plan.changes[0]
+        .fields
+        .iter()
+        .map(|f| f.field.as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        ["memorySize", "environment.API_TOKEN", "environment.TABLE"]
+    );
     let token = &plan.changes[0].fields[1];
     assert!(token.sensitive);
     assert_eq!(token.shown_new(), Some("(sensitive)"));
@@ -110,10 +131,19 @@ async fn plan_shows_create_unchanged_update_and_delete() {
     assert_eq!(names, ["fresh", "world"]);
     let world = info.functions.iter().find(|f| f.name == "world").unwrap();
     assert_eq!(world.memory_size, Some(256));
-    assert_eq!(world.code_sha256.as_deref(), Some(packaged2.artifacts[0].sha256.as_str()));
+    assert_eq!(
+        world.code_sha256.as_deref(),
+        Some(packaged2.artifacts[0].sha256.as_str())
+    );
     assert!(world.last_modified.as_deref().unwrap().ends_with('Z'));
     assert!(info.details["state dir"].ends_with("svc/dev"));
-    assert!(!provider.plan(&svc2, &packaged2, &Scope::default()).await.unwrap().has_changes());
+    assert!(
+        !provider
+            .plan(&svc2, &packaged2, &Scope::default())
+            .await
+            .unwrap()
+            .has_changes()
+    );
 }
 
 #[tokio::test]
@@ -122,11 +152,20 @@ async fn code_changes_update_and_old_code_is_collected() {
     let provider = LocalProvider::with_state_dir(f.state.path());
     let svc = two_functions(&f);
     let packaged = package(&svc, f.out.path());
-    let plan = provider.plan(&svc, &packaged, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
     provider.apply(&svc, &packaged, &plan).await.unwrap();
-    write_files(f.root.path(), &[("handler.py", "def hello(e, c):\n    return {'v': 2}\n")]);
+    write_files(
+        f.root.path(),
+        &[("handler.py", "def hello(e, c):\n    return {'v': 2}\n")],
+    );
     let packaged2 = package(&svc, f.out.path());
-    let plan = provider.plan(&svc, &packaged2, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&svc, &packaged2, &Scope::default())
+        .await
+        .unwrap();
     assert_eq!(plan.changes[0].action, Action::Update);
     assert_eq!(plan.changes[0].fields[0].field, "code");
     assert_eq!(
@@ -166,7 +205,10 @@ async fn a_second_deploy_is_refused_while_the_lock_is_held() {
     let provider = LocalProvider::with_state_dir(f.state.path());
     let svc = two_functions(&f);
     let packaged = package(&svc, f.out.path());
-    let plan = provider.plan(&svc, &packaged, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
     let held = provider.lock(&svc, "deploy").unwrap();
     let error = provider.apply(&svc, &packaged, &plan).await.unwrap_err();
     let message = format!("{:#}", error.failed[0].1);
@@ -179,7 +221,10 @@ async fn a_second_deploy_is_refused_while_the_lock_is_held() {
     assert!(error.done.is_empty());
     assert!(!f.state.path().join("svc/dev/functions").exists());
     let removal = provider.remove(&svc).await.unwrap_err();
-    assert!(format!("{removal:#}").contains("another stratus deploy"), "{removal:#}");
+    assert!(
+        format!("{removal:#}").contains("another stratus deploy"),
+        "{removal:#}"
+    );
     drop(held);
     provider.apply(&svc, &packaged, &plan).await.unwrap();
     assert_eq!(invoke(&provider, &svc, "hello").await, r#"{"v":1}"#);
@@ -191,35 +236,63 @@ async fn a_failed_apply_keeps_the_previous_version_and_the_next_one_converges() 
     let provider = LocalProvider::with_state_dir(f.state.path());
     let svc = two_functions(&f);
     let packaged = package(&svc, f.out.path());
-    let plan = provider.plan(&svc, &packaged, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
     provider.apply(&svc, &packaged, &plan).await.unwrap();
     let state_file = f.state.path().join("svc/dev/functions/hello.json");
     let before = std::fs::read(&state_file).unwrap();
 
-    write_files(f.root.path(), &[("handler.py", "def hello(e, c):\n    return {'v': 3}\n")]);
+    write_files(
+        f.root.path(),
+        &[("handler.py", "def hello(e, c):\n    return {'v': 3}\n")],
+    );
     let good = package(&svc, f.out.path());
     let mut broken = good.clone();
     let corrupt = f.out.path().join("corrupt.zip");
     std::fs::write(&corrupt, b"PK\x03\x04 truncated").unwrap();
     broken.artifacts[0].path = corrupt;
-    let plan = provider.plan(&svc, &broken, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&svc, &broken, &Scope::default())
+        .await
+        .unwrap();
     let error = provider.apply(&svc, &broken, &plan).await.unwrap_err();
     assert_eq!(error.failed.len(), 1);
     assert_eq!(error.pending.len(), 1);
-    assert!(error.to_string().contains("FAILED    update function hello"), "{error}");
-    assert_eq!(std::fs::read(&state_file).unwrap(), before, "state untouched");
+    assert!(
+        error
+            .to_string()
+            .contains("FAILED    update function hello"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read(&state_file).unwrap(),
+        before,
+        "state untouched"
+    );
     assert_eq!(invoke(&provider, &svc, "hello").await, r#"{"v":1}"#);
     let leftovers: Vec<_> = std::fs::read_dir(f.state.path().join("svc/dev/code"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(leftovers.len(), 1, "no half-extracted code left: {leftovers:?}");
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "no half-extracted code left: {leftovers:?}"
+    );
 
     let plan = provider.plan(&svc, &good, &Scope::default()).await.unwrap();
     assert_eq!(plan.counts(), (0, 2, 0, 0));
     provider.apply(&svc, &good, &plan).await.unwrap();
     assert_eq!(invoke(&provider, &svc, "hello").await, r#"{"v":3}"#);
-    assert!(!provider.plan(&svc, &good, &Scope::default()).await.unwrap().has_changes());
+    assert!(
+        !provider
+            .plan(&svc, &good, &Scope::default())
+            .await
+            .unwrap()
+            .has_changes()
+    );
 }
 
 #[tokio::test]
@@ -228,12 +301,24 @@ async fn missing_code_is_redeployed() {
     let provider = LocalProvider::with_state_dir(f.state.path());
     let svc = two_functions(&f);
     let packaged = package(&svc, f.out.path());
-    let plan = provider.plan(&svc, &packaged, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
     provider.apply(&svc, &packaged, &plan).await.unwrap();
     std::fs::remove_dir_all(f.state.path().join("svc/dev/code")).unwrap();
-    let plan = provider.plan(&svc, &packaged, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
     assert_eq!(plan.counts(), (0, 2, 0, 0));
-    assert!(plan.changes[0].fields[0].old.as_deref().unwrap().contains("files missing"));
+    assert!(
+        plan.changes[0].fields[0]
+            .old
+            .as_deref()
+            .unwrap()
+            .contains("files missing")
+    );
     provider.apply(&svc, &packaged, &plan).await.unwrap();
     assert_eq!(invoke(&provider, &svc, "hello").await, r#"{"v":1}"#);
 }
@@ -244,7 +329,10 @@ async fn remove_deletes_the_stage_and_says_what() {
     let provider = LocalProvider::with_state_dir(f.state.path());
     let svc = two_functions(&f);
     let packaged = package(&svc, f.out.path());
-    let plan = provider.plan(&svc, &packaged, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
     provider.apply(&svc, &packaged, &plan).await.unwrap();
     let removed = provider.remove(&svc).await.unwrap();
     let names: Vec<_> = removed.iter().map(|r| (r.kind, r.name.clone())).collect();
@@ -272,7 +360,10 @@ async fn remove_deletes_the_stage_and_says_what() {
         )
         .await
         .unwrap_err();
-    assert!(format!("{error:#}").contains("is not deployed locally"), "{error:#}");
+    assert!(
+        format!("{error:#}").contains("is not deployed locally"),
+        "{error:#}"
+    );
 }
 
 #[test]
@@ -316,8 +407,14 @@ fn check_reports_every_problem_with_its_key() {
         ]
     );
     let text = diagnostics.to_string();
-    assert!(text.contains("runtime `java17` cannot run locally"), "{text}");
-    assert!(text.contains("missing.js, missing.mjs, missing.cjs"), "{text}");
+    assert!(
+        text.contains("runtime `java17` cannot run locally"),
+        "{text}"
+    );
+    assert!(
+        text.contains("missing.js, missing.mjs, missing.cjs"),
+        "{text}"
+    );
     assert!(diagnostics.0.iter().all(|d| d.help.is_some()));
     let only_ok = Scope {
         functions: Some(vec!["ok".into()]),

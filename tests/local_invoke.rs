@@ -58,7 +58,8 @@ exports.fail = async () => {
 };
 "#;
 
-const NODE_ESM: &str = "export const handler = async (event) => ({ esm: true, name: event.name });\n";
+const NODE_ESM: &str =
+    "export const handler = async (event) => ({ esm: true, name: event.name });\n";
 
 struct Fixture {
     root: tempfile::TempDir,
@@ -103,7 +104,10 @@ async fn deployed() -> Fixture {
     let state = tempfile::tempdir().unwrap();
     let provider = LocalProvider::with_state_dir(state.path());
     let packaged = package(&service, out.path());
-    let plan = provider.plan(&service, &packaged, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&service, &packaged, &Scope::default())
+        .await
+        .unwrap();
     provider.apply(&service, &packaged, &plan).await.unwrap();
     Fixture {
         root,
@@ -153,7 +157,11 @@ async fn python_handler_gets_event_context_and_environment() {
     assert_eq!(result["timeoutVar"], "6");
     assert_eq!(result["stage"], "dev");
     assert_eq!(result["internal"], serde_json::json!([]));
-    assert!(invocation.logs.contains(&"hello from python x".to_string()), "{:?}", invocation.logs);
+    assert!(
+        invocation.logs.contains(&"hello from python x".to_string()),
+        "{:?}",
+        invocation.logs
+    );
     assert!(invocation.logs.contains(&"to stderr".to_string()));
 
     let records = f
@@ -174,9 +182,25 @@ async fn python_handler_gets_event_context_and_environment() {
         .expect("the printed line is logged");
     assert_eq!(hello.stream, "stdout");
     assert_eq!(hello.request_id, invocation.request_id);
-    assert!(records.iter().any(|r| r.stream == "stderr" && r.message == "to stderr"));
-    assert!(records.first().unwrap().message.starts_with("START RequestId: "));
-    assert!(records.last().unwrap().message.starts_with("REPORT RequestId: "));
+    assert!(
+        records
+            .iter()
+            .any(|r| r.stream == "stderr" && r.message == "to stderr")
+    );
+    assert!(
+        records
+            .first()
+            .unwrap()
+            .message
+            .starts_with("START RequestId: ")
+    );
+    assert!(
+        records
+            .last()
+            .unwrap()
+            .message
+            .starts_with("REPORT RequestId: ")
+    );
 }
 
 #[tokio::test]
@@ -186,12 +210,18 @@ async fn node_handlers_commonjs_esm_and_callback() {
     let result = payload(&invocation);
     assert_eq!(result["name"], "x");
     assert_eq!(result["function"], "inv-dev-node");
-    assert_eq!(result["requestId"].as_str(), invocation.request_id.as_deref());
+    assert_eq!(
+        result["requestId"].as_str(),
+        invocation.request_id.as_deref()
+    );
     assert_eq!(result["memory"], "512");
     assert_eq!(result["greeting"], "hi there");
     assert!(result["remaining"].as_i64().unwrap() > 4000);
     assert_eq!(invocation.logs, ["hello from node x"]);
-    assert_eq!(payload(&call(&f, "esm").await), serde_json::json!({"esm": true, "name": "x"}));
+    assert_eq!(
+        payload(&call(&f, "esm").await),
+        serde_json::json!({"esm": true, "name": "x"})
+    );
     assert_eq!(
         payload(&call(&f, "nodecb").await),
         serde_json::json!({"via": "callback", "name": "x"})
@@ -202,25 +232,46 @@ async fn node_handlers_commonjs_esm_and_callback() {
 async fn errors_carry_type_message_and_stack() {
     let f = deployed().await;
     let invocation = call(&f, "pyfail").await;
-    let Outcome::FunctionError { kind, message, stack } = &invocation.outcome else {
+    let Outcome::FunctionError {
+        kind,
+        message,
+        stack,
+    } = &invocation.outcome
+    else {
         panic!("{invocation:?}");
     };
     assert_eq!(kind, "ValueError");
     assert_eq!(message, "bad name: x");
     assert!(
-        stack.iter().any(|frame| frame.contains("src/py_handler.py") && frame.contains("in fail")),
+        stack
+            .iter()
+            .any(|frame| frame.contains("src/py_handler.py") && frame.contains("in fail")),
         "{stack:?}"
     );
-    assert!(!stack.iter().any(|frame| frame.contains("<string>")), "{stack:?}");
+    assert!(
+        !stack.iter().any(|frame| frame.contains("<string>")),
+        "{stack:?}"
+    );
     let body: serde_json::Value = serde_json::from_str(&invocation.payload).unwrap();
     assert_eq!(body["errorType"], "ValueError");
 
     let invocation = call(&f, "nodefail").await;
-    let Outcome::FunctionError { kind, message, stack } = &invocation.outcome else {
+    let Outcome::FunctionError {
+        kind,
+        message,
+        stack,
+    } = &invocation.outcome
+    else {
         panic!("{invocation:?}");
     };
-    assert_eq!((kind.as_str(), message.as_str()), ("TypeError", "not a number"));
-    assert!(stack.iter().any(|frame| frame.contains("node_handler.js")), "{stack:?}");
+    assert_eq!(
+        (kind.as_str(), message.as_str()),
+        ("TypeError", "not a number")
+    );
+    assert!(
+        stack.iter().any(|frame| frame.contains("node_handler.js")),
+        "{stack:?}"
+    );
 
     let invocation = call(&f, "pybad").await;
     let Outcome::FunctionError { kind, message, .. } = &invocation.outcome else {
@@ -277,15 +328,37 @@ async fn logs_filter_by_time_and_text() {
         since,
         filter: filter.map(str::to_string),
     };
-    let all = f.provider.logs(&f.service, &query(None, Some("hello from python"))).await.unwrap();
+    let all = f
+        .provider
+        .logs(&f.service, &query(None, Some("hello from python")))
+        .await
+        .unwrap();
     let messages: Vec<_> = all.iter().map(|r| r.message.as_str()).collect();
-    assert_eq!(messages, ["hello from python x", "hello from python second"]);
-    let recent = f.provider.logs(&f.service, &query(Some(between), None)).await.unwrap();
-    assert!(recent.iter().all(|r| r.request_id == second.request_id), "{recent:?}");
-    assert!(recent.iter().any(|r| r.message == "hello from python second"));
+    assert_eq!(
+        messages,
+        ["hello from python x", "hello from python second"]
+    );
+    let recent = f
+        .provider
+        .logs(&f.service, &query(Some(between), None))
+        .await
+        .unwrap();
+    assert!(
+        recent.iter().all(|r| r.request_id == second.request_id),
+        "{recent:?}"
+    );
+    assert!(
+        recent
+            .iter()
+            .any(|r| r.message == "hello from python second")
+    );
     let ids: std::collections::HashSet<_> = recent.iter().map(|r| r.id.clone()).collect();
     assert_eq!(ids.len(), recent.len(), "ids are unique");
-    let again = f.provider.logs(&f.service, &query(Some(between), None)).await.unwrap();
+    let again = f
+        .provider
+        .logs(&f.service, &query(Some(between), None))
+        .await
+        .unwrap();
     assert_eq!(again, recent, "ids and records are stable");
 }
 
@@ -311,10 +384,16 @@ async fn asynchronous_calls_return_at_once_and_still_log() {
             )
             .await
             .unwrap();
-        if records.iter().any(|r| r.request_id.as_deref() == Some(&request_id)) {
+        if records
+            .iter()
+            .any(|r| r.request_id.as_deref() == Some(&request_id))
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "the asynchronous run never finished");
+        assert!(
+            Instant::now() < deadline,
+            "the asynchronous run never finished"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -324,7 +403,10 @@ async fn invoke_local_runs_the_working_tree_without_deploying() {
     let f = deployed().await;
     write_files(
         f.root.path(),
-        &[("node_handler.js", "exports.hello = async (e) => ({ fromTree: e.name });\n")],
+        &[(
+            "node_handler.js",
+            "exports.hello = async (e) => ({ fromTree: e.name });\n",
+        )],
     );
     let fresh_state = tempfile::tempdir().unwrap();
     let provider = LocalProvider::with_state_dir(fresh_state.path());
@@ -332,7 +414,10 @@ async fn invoke_local_runs_the_working_tree_without_deploying() {
         .invoke_working_tree(&f.service, &request("node", r#"{"name":"tree"}"#))
         .await
         .unwrap();
-    assert_eq!(payload(&invocation), serde_json::json!({"fromTree": "tree"}));
+    assert_eq!(
+        payload(&invocation),
+        serde_json::json!({"fromTree": "tree"})
+    );
     assert_eq!(
         std::fs::read_dir(fresh_state.path()).unwrap().count(),
         0,

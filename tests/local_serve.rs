@@ -69,7 +69,10 @@ async fn routes_requests_to_deployed_functions() {
     let state = tempfile::tempdir().unwrap();
     let provider = LocalProvider::with_state_dir(state.path());
     let packaged = package(&svc, out.path());
-    let plan = provider.plan(&svc, &packaged, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
     provider.apply(&svc, &packaged, &plan).await.unwrap();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -94,7 +97,8 @@ async fn routes_requests_to_deployed_functions() {
         })
     );
 
-    let post = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+    let post =
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
     let (status, head, body) = send(address, post).await;
     assert_eq!(status, 200);
     assert!(head.contains("content-type: application/json"), "{head}");
@@ -105,10 +109,16 @@ async fn routes_requests_to_deployed_functions() {
 
     let (status, _, body) = send(address, &get("/files/a/b.txt")).await;
     assert_eq!(status, 200);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["rest"], "a/b.txt");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["rest"],
+        "a/b.txt"
+    );
 
     let (status, _, body) = send(address, &get("/boom")).await;
-    assert_eq!((status, body.as_str()), (502, r#"{"message":"Internal Server Error"}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (502, r#"{"message":"Internal Server Error"}"#)
+    );
     let (status, _, body) = send(address, &get("/nowhere")).await;
     assert_eq!((status, body.as_str()), (404, r#"{"message":"Not Found"}"#));
     let (status, _, _) = send(address, &get("/echo")).await;
@@ -116,13 +126,20 @@ async fn routes_requests_to_deployed_functions() {
 
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
-    assert!(tokio::net::TcpStream::connect(address).await.is_err(), "stopped listening");
+    assert!(
+        tokio::net::TcpStream::connect(address).await.is_err(),
+        "stopped listening"
+    );
 }
 
 #[test]
 fn a_service_without_http_events_has_nothing_to_serve() {
     let root = tempfile::tempdir().unwrap();
-    let svc = service(root.path(), "quiet", vec![function("f", "h.f", "python3.12")]);
+    let svc = service(
+        root.path(),
+        "quiet",
+        vec![function("f", "h.f", "python3.12")],
+    );
     let error = Server::new(LocalProvider::with_state_dir(root.path()), svc, false).unwrap_err();
     assert!(error.to_string().contains("nothing to serve"), "{error}");
 }

@@ -118,8 +118,8 @@ pub fn package(service: &Service, out_dir: &Path) -> Packaged {
     std::fs::create_dir_all(out_dir).unwrap();
     let path = out_dir.join(format!("{}.zip", service.name));
     let mut writer = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-    let options = zip::write::SimpleFileOptions::default()
-        .last_modified_time(zip::DateTime::default());
+    let options =
+        zip::write::SimpleFileOptions::default().last_modified_time(zip::DateTime::default());
     let mut unzipped = 0;
     for file in &files {
         let bytes = std::fs::read(service.root.join(file)).unwrap();

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use super::state::is_path_safe;
 use super::runner::{find_on_path, install_hint, interpreter};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{Event, Language, Service};
@@ -22,9 +23,27 @@ pub fn handler_files(language: Language, file: &str) -> Vec<String> {
 /// Checks every function in `scope`: runtime, handler, handler file, interpreter, events.
 pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
     let mut diagnostics = Diagnostics::default();
+    for (key, value) in [("service", &service.name), ("provider.stage", &service.stage)] {
+        if !is_path_safe(value) {
+            diagnostics.push(
+                Diagnostic::error(key, format!("`{value}` cannot name a local state directory"))
+                    .help("use letters, digits, `-` and `_`"),
+            );
+        }
+    }
     let mut missing_interpreters = BTreeSet::new();
     for (name, function) in service.functions.iter().filter(|(n, _)| scope.includes(n)) {
         let key = |field: &str| format!("functions.{name}.{field}");
+        if !is_path_safe(name) {
+            diagnostics.push(
+                Diagnostic::error(
+                    format!("functions.{name}"),
+                    format!("function name `{name}` cannot name a local state file"),
+                )
+                .help("use letters, digits, `-` and `_`"),
+            );
+            continue;
+        }
         if function.image.is_some() && function.handler.is_none() {
             diagnostics.push(
                 Diagnostic::error(key("image"), "container-image functions cannot run locally")

@@ -155,6 +155,16 @@ pub fn plan_changes(
     packaged: &Packaged,
     scope: &Scope,
 ) -> anyhow::Result<Plan> {
+    for name in [&service.name, &service.stage]
+        .into_iter()
+        .chain(service.functions.keys())
+    {
+        if !super::state::is_path_safe(name) {
+            anyhow::bail!(
+                "`{name}` cannot name a local state directory or file; use letters, digits, `-` and `_`"
+            );
+        }
+    }
     let installed = stage.read_functions()?;
     let mut changes = Vec::new();
     for name in service.functions.keys().filter(|name| scope.includes(name)) {

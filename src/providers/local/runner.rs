@@ -243,9 +243,12 @@ async fn run_with_id(
     let stdout = child.stdout.take().map(|s| pump(s, "stdout", &capture));
     let stderr = child.stderr.take().map(|s| pump(s, "stderr", &capture));
     if let Some(mut stdin) = child.stdin.take() {
-        // A handler that exits without reading its event closes the pipe: not an error.
-        let _ = stdin.write_all(payload.as_bytes()).await;
-        let _ = stdin.shutdown().await;
+        // Written beside the wait, so a process that never reads cannot outlive its timeout;
+        // one that exits without reading closes the pipe, which is not an error.
+        tokio::spawn(async move {
+            let _ = stdin.write_all(payload.as_bytes()).await;
+            let _ = stdin.shutdown().await;
+        });
     }
 
     let limit = Duration::from_secs(u64::from(spec.timeout));

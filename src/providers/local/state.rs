@@ -41,6 +41,14 @@ pub fn default_root() -> anyhow::Result<PathBuf> {
     Ok(home.join(".local").join("state").join("stratus"))
 }
 
+/// Whether `name` can be one component of a path under the state root (no separators, not
+/// `.` or `..`, not hidden).
+pub fn is_path_safe(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0', ':'])
+}
+
 /// One HTTP route of an installed function, as it was deployed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteState {
@@ -333,6 +341,16 @@ fn extract(zip_path: &Path, dest: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_names_become_paths() {
+        for ok in ["hello", "my-service", "dev_2", "Name.With.Dots"] {
+            assert!(is_path_safe(ok), "{ok}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "a\\b", ".hidden", "c:"] {
+            assert!(!is_path_safe(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp_file() {
