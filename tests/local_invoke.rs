@@ -34,6 +34,12 @@ def slow(event, context):
     print("going to sleep", flush=True)
     time.sleep(30)
 
+def stream(event, context):
+    print("first line", flush=True)
+    time.sleep(1.5)
+    print("second line")
+    return "done"
+
 def unserializable(event, context):
     return {"s": {1, 2}}
 "#;
@@ -86,6 +92,7 @@ async fn deployed() -> Fixture {
         ("pyfail", "src/py_handler.fail", "python3.12"),
         ("pyslow", "src/py_handler.slow", "python3.12"),
         ("pybad", "src/py_handler.unserializable", "python3.12"),
+        ("pystream", "src/py_handler.stream", "python3.12"),
         ("node", "node_handler.hello", "nodejs20.x"),
         ("nodecb", "node_handler.callback", "nodejs20.x"),
         ("nodefail", "node_handler.fail", "nodejs20.x"),
@@ -426,4 +433,39 @@ async fn invoke_local_runs_the_working_tree_without_deploying() {
     // The deployed copy is still the old code.
     assert_eq!(payload(&call(&f, "node").await)["name"], "x");
     let _ = (&f.out, &f.state);
+}
+
+#[tokio::test]
+async fn lines_are_logged_while_the_handler_still_runs() {
+    let f = deployed().await;
+    let provider = f.provider.clone();
+    let service = f.service.clone();
+    let running = tokio::spawn(async move {
+        provider
+            .invoke(&service, &request("pystream", "{}"))
+            .await
+            .unwrap()
+    });
+    let query = LogQuery {
+        function: "pystream".into(),
+        since: None,
+        filter: Some("line".into()),
+    };
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let seen = loop {
+        let records = f.provider.logs(&f.service, &query).await.unwrap();
+        if !records.is_empty() {
+            break records;
+        }
+        assert!(Instant::now() < deadline, "no record within a second");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(seen.len(), 1, "only the first line so far: {seen:?}");
+    assert_eq!(seen[0].message, "first line");
+    assert!(!running.is_finished());
+    let invocation = running.await.unwrap();
+    assert_eq!(payload(&invocation), "done");
+    let all = f.provider.logs(&f.service, &query).await.unwrap();
+    let messages: Vec<_> = all.iter().map(|r| r.message.as_str()).collect();
+    assert_eq!(messages, ["first line", "second line"]);
 }

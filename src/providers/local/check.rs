@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use super::state::is_path_safe;
 use super::runner::{find_on_path, install_hint, interpreter};
+use super::state::is_path_safe;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{Event, Language, Service};
 use crate::providers::Scope;
@@ -23,11 +23,17 @@ pub fn handler_files(language: Language, file: &str) -> Vec<String> {
 /// Checks every function in `scope`: runtime, handler, handler file, interpreter, events.
 pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
     let mut diagnostics = Diagnostics::default();
-    for (key, value) in [("service", &service.name), ("provider.stage", &service.stage)] {
+    for (key, value) in [
+        ("service", &service.name),
+        ("provider.stage", &service.stage),
+    ] {
         if !is_path_safe(value) {
             diagnostics.push(
-                Diagnostic::error(key, format!("`{value}` cannot name a local state directory"))
-                    .help("use letters, digits, `-` and `_`"),
+                Diagnostic::error(
+                    key,
+                    format!("`{value}` cannot name a local state directory"),
+                )
+                .help("use letters, digits, `-` and `_`"),
             );
         }
     }

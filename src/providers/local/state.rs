@@ -44,9 +44,7 @@ pub fn default_root() -> anyhow::Result<PathBuf> {
 /// Whether `name` can be one component of a path under the state root (no separators, not
 /// `.` or `..`, not hidden).
 pub fn is_path_safe(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && !name.contains(['/', '\\', '\0', ':'])
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0', ':'])
 }
 
 /// One HTTP route of an installed function, as it was deployed.
