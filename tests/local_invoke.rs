@@ -377,32 +377,37 @@ async fn asynchronous_calls_return_at_once_and_still_log() {
     let invocation = f.provider.invoke(&f.service, &request).await.unwrap();
     assert_eq!(invocation.outcome, Outcome::Accepted);
     let request_id = invocation.request_id.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let records = f
-            .provider
-            .logs(
-                &f.service,
-                &LogQuery {
-                    function: "py".into(),
-                    since: None,
-                    filter: Some("END RequestId".into()),
-                },
-            )
-            .await
-            .unwrap();
-        if records
+    let ended = |records: &[stratus::providers::LogRecord]| {
+        records
             .iter()
             .any(|r| r.request_id.as_deref() == Some(&request_id))
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the asynchronous run never finished"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
+    let query = LogQuery {
+        function: "py".into(),
+        since: None,
+        filter: Some("END RequestId".into()),
+    };
+    let records = f.provider.logs(&f.service, &query).await.unwrap();
+    assert!(!ended(&records), "invoke returned before the run ended");
+    stratus::providers::local::wait_for_background_runs().await;
+    let records = f.provider.logs(&f.service, &query).await.unwrap();
+    assert!(
+        ended(&records),
+        "the run was logged to its end: {records:?}"
+    );
+    let lines = f
+        .provider
+        .logs(
+            &f.service,
+            &LogQuery {
+                function: "py".into(),
+                since: None,
+                filter: Some("hello from python later".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 1);
 }
 
 #[tokio::test]

@@ -196,6 +196,12 @@ impl LocalProvider {
     }
 }
 
+/// Waits for asynchronous invocations (`--type Event`) started by this process to end; call it
+/// before the process exits, after printing that the call was accepted.
+pub async fn wait_for_background_runs() {
+    runner::wait_for_background_runs().await;
+}
+
 async fn run_request(spec: RunSpec, request: &InvokeRequest) -> anyhow::Result<Invocation> {
     if request.asynchronous {
         let request_id = runner::spawn(spec, &request.payload);

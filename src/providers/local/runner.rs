@@ -155,17 +155,44 @@ pub async fn run(spec: RunSpec, payload: &str, with_logs: bool) -> anyhow::Resul
     run_with_id(Arc::new(spec), request_id, payload.to_string(), with_logs).await
 }
 
+/// Runs started with [`spawn`] that may still be going.
+static BACKGROUND: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
+
 /// Starts `spec` in the background and returns its request id at once (`--type Event`).
+/// The run lives in this process: see [`wait_for_background_runs`].
 pub fn spawn(spec: RunSpec, payload: &str) -> String {
     let request_id = uuid::Uuid::new_v4().to_string();
     let id = request_id.clone();
     let payload = payload.to_string();
-    tokio::spawn(async move {
+    let handle = tokio::spawn(async move {
         if let Err(error) = run_with_id(Arc::new(spec), id, payload, false).await {
             eprintln!("warning: asynchronous invocation failed: {error:#}");
         }
     });
+    let mut running = BACKGROUND
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    running.retain(|handle| !handle.is_finished());
+    running.push(handle);
     request_id
+}
+
+/// Waits until every run started with [`spawn`] has ended (and logged), so a short-lived
+/// process (`stratus invoke --type Event`) does not cut them short by exiting.
+pub async fn wait_for_background_runs() {
+    loop {
+        let handles: Vec<_> = std::mem::take(
+            &mut *BACKGROUND
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if handles.is_empty() {
+            return;
+        }
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }
 }
 
 async fn run_with_id(
