@@ -31,6 +31,9 @@ def fail(event, context):
     raise ValueError("bad name: " + str(event.get("name")))
 
 def slow(event, context):
+    import subprocess
+    child = subprocess.Popen(["sleep", "30"])
+    print("child", child.pid, flush=True)
     print("going to sleep", flush=True)
     time.sleep(30)
 
@@ -61,6 +64,10 @@ exports.callback = (event, context, callback) => {
 };
 exports.fail = async () => {
   throw new TypeError('not a number');
+};
+exports.quit = async () => {
+  console.error('leaving early');
+  process.exit(2);
 };
 "#;
 
@@ -96,6 +103,8 @@ async fn deployed() -> Fixture {
         ("node", "node_handler.hello", "nodejs20.x"),
         ("nodecb", "node_handler.callback", "nodejs20.x"),
         ("nodefail", "node_handler.fail", "nodejs20.x"),
+        ("nodequit", "node_handler.quit", "nodejs20.x"),
+        ("nofn", "node_handler.missing", "nodejs20.x"),
         ("esm", "esm.handler", "nodejs22.x"),
     ] {
         let mut f = function(name, handler, runtime);
@@ -280,6 +289,24 @@ async fn errors_carry_type_message_and_stack() {
         "{stack:?}"
     );
 
+    let invocation = call(&f, "nodequit").await;
+    let Outcome::FunctionError { kind, message, .. } = &invocation.outcome else {
+        panic!("{invocation:?}");
+    };
+    assert_eq!(kind, "Runtime.ExitError");
+    assert!(message.contains("exited (exit status: 2)"), "{message}");
+    assert_eq!(invocation.logs, ["leaving early"]);
+
+    let invocation = call(&f, "nofn").await;
+    let Outcome::FunctionError { kind, message, .. } = &invocation.outcome else {
+        panic!("{invocation:?}");
+    };
+    assert_eq!(kind, "ImportModuleError");
+    assert!(
+        message.contains("does not export a function missing"),
+        "{message}"
+    );
+
     let invocation = call(&f, "pybad").await;
     let Outcome::FunctionError { kind, message, .. } = &invocation.outcome else {
         panic!("{invocation:?}");
@@ -300,7 +327,17 @@ async fn a_handler_past_its_timeout_is_killed() {
     };
     assert_eq!(kind, "Timeout");
     assert!(message.contains("timed out after 1 s"), "{message}");
-    assert_eq!(invocation.logs, ["going to sleep"]);
+    assert_eq!(invocation.logs.len(), 2, "{:?}", invocation.logs);
+    assert_eq!(invocation.logs[1], "going to sleep");
+    let grandchild: u32 = invocation.logs[0]
+        .strip_prefix("child ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        !is_alive(grandchild),
+        "the handler's own child was killed too"
+    );
     let records = f
         .provider
         .logs(
@@ -473,4 +510,13 @@ async fn lines_are_logged_while_the_handler_still_runs() {
     let all = f.provider.logs(&f.service, &query).await.unwrap();
     let messages: Vec<_> = all.iter().map(|r| r.message.as_str()).collect();
     assert_eq!(messages, ["first line", "second line"]);
+}
+
+/// Whether `pid` is a live process (zombies waiting for a reaper count as dead).
+fn is_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat.rsplit_once(") ").map(|(_, rest)| &rest[..1]);
+    !matches!(state, Some("Z") | Some("X"))
 }
