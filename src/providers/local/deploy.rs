@@ -1,0 +1,330 @@
+//! `plan` and `apply` for the local provider: diff the manifest with the state dir, then
+//! install packages and write function states.
+//!
+//! Apply order per function: extract the package into `code/{sha256}/` (temp dir + rename),
+//! then replace `functions/{name}.json` atomically. A failure in between leaves the old state
+//! file pointing at the old code, which is only garbage-collected after every state file is
+//! written; so the previous version stays invocable and the next deploy converges.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+
+use super::logs::now_ms;
+use super::state::{FunctionState, RouteState, StageDir, install_code};
+use crate::model::{Event, Service};
+use crate::package::Packaged;
+use crate::providers::{
+    Action, Applied, ApplyError, Change, Endpoint, FieldChange, Plan, ResourceKind, Scope,
+};
+
+/// Whether an environment key names a secret (its values are never shown in a plan).
+pub fn is_sensitive_key(key: &str) -> bool {
+    let upper = key.to_ascii_uppercase();
+    ["TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL", "AUTH"]
+        .iter()
+        .any(|word| upper.contains(word))
+}
+
+/// The HTTP routes a function's events declare.
+pub fn routes_of(function: &crate::model::Function) -> Vec<RouteState> {
+    function
+        .events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Http(http) => Some(RouteState {
+                method: http.method.to_ascii_uppercase(),
+                path: http.path.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The state `name` should have once deployed with `packaged` (deploy time left empty).
+pub fn desired_state(
+    service: &Service,
+    name: &str,
+    packaged: &Packaged,
+) -> anyhow::Result<FunctionState> {
+    let function = service
+        .functions
+        .get(name)
+        .with_context(|| format!("function {name} is not in the manifest"))?;
+    let settings = service.effective(function);
+    let artifact = packaged.for_function(name).with_context(|| {
+        format!("no package was built for function {name}; run `stratus package` and retry")
+    })?;
+    Ok(FunctionState {
+        name: name.to_string(),
+        deployed_name: service.deployed_name(name),
+        runtime: settings
+            .runtime
+            .map(|r| r.raw)
+            .with_context(|| format!("functions.{name}.runtime: no runtime set"))?,
+        handler: function
+            .handler
+            .clone()
+            .with_context(|| format!("functions.{name}.handler: no handler set"))?,
+        memory_size: settings.memory_size,
+        timeout: settings.timeout,
+        description: function.description.clone(),
+        environment: function.environment.clone(),
+        routes: routes_of(function),
+        code_sha256: artifact.sha256.clone(),
+        deployed_at: String::new(),
+    })
+}
+
+/// The fields that differ between what is installed and what is wanted.
+pub fn diff(
+    live: &FunctionState,
+    live_code_present: bool,
+    want: &FunctionState,
+) -> Vec<FieldChange> {
+    let mut fields = Vec::new();
+    if live.code_sha256 != want.code_sha256 || !live_code_present {
+        let old = if live_code_present {
+            live.code_sha256.clone()
+        } else {
+            format!("{} (files missing)", live.code_sha256)
+        };
+        fields.push(FieldChange::new("code", Some(old), Some(&want.code_sha256)));
+    }
+    let mut scalar = |field: &str, old: String, new: String| {
+        if old != new {
+            fields.push(FieldChange::new(field, Some(old), Some(new)));
+        }
+    };
+    scalar("runtime", live.runtime.clone(), want.runtime.clone());
+    scalar("handler", live.handler.clone(), want.handler.clone());
+    scalar(
+        "memorySize",
+        live.memory_size.to_string(),
+        want.memory_size.to_string(),
+    );
+    scalar(
+        "timeout",
+        live.timeout.to_string(),
+        want.timeout.to_string(),
+    );
+    if live.description != want.description {
+        fields.push(FieldChange::new(
+            "description",
+            live.description.as_ref(),
+            want.description.as_ref(),
+        ));
+    }
+    let keys: std::collections::BTreeSet<&String> = live
+        .environment
+        .keys()
+        .chain(want.environment.keys())
+        .collect();
+    for key in keys {
+        let (old, new) = (live.environment.get(key), want.environment.get(key));
+        if old != new {
+            let change = FieldChange::new(format!("environment.{key}"), old, new);
+            fields.push(if is_sensitive_key(key) {
+                change.sensitive()
+            } else {
+                change
+            });
+        }
+    }
+    if live.routes != want.routes {
+        let render = |routes: &[RouteState]| {
+            routes
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        fields.push(FieldChange::new(
+            "events.http",
+            Some(render(&live.routes)).filter(|s| !s.is_empty()),
+            Some(render(&want.routes)).filter(|s| !s.is_empty()),
+        ));
+    }
+    fields
+}
+
+/// Diffs `service` (in `scope`) with what is installed in `stage`.
+pub fn plan_changes(
+    stage: &StageDir,
+    service: &Service,
+    packaged: &Packaged,
+    scope: &Scope,
+) -> anyhow::Result<Plan> {
+    for name in [&service.name, &service.stage]
+        .into_iter()
+        .chain(service.functions.keys())
+    {
+        if !super::state::is_path_safe(name) {
+            anyhow::bail!(
+                "`{name}` cannot name a local state directory or file; use letters, digits, `-` and `_`"
+            );
+        }
+    }
+    let installed = stage.read_functions()?;
+    let mut changes = Vec::new();
+    for name in service.functions.keys().filter(|name| scope.includes(name)) {
+        let want = desired_state(service, name, packaged)?;
+        let deployed_name = service.deployed_name(name);
+        let change = match installed.get(name) {
+            None => Change::new(ResourceKind::Function, name, deployed_name, Action::Create),
+            Some(live) => {
+                let present = stage.code_dir(&live.code_sha256).is_dir();
+                let fields = diff(live, present, &want);
+                let action = if fields.is_empty() {
+                    Action::Unchanged
+                } else {
+                    Action::Update
+                };
+                Change::new(ResourceKind::Function, name, deployed_name, action).with_fields(fields)
+            }
+        };
+        changes.push(change);
+    }
+    if scope.deletes_allowed() {
+        for (name, live) in &installed {
+            if !service.functions.contains_key(name) {
+                changes.push(Change::new(
+                    ResourceKind::Function,
+                    name,
+                    &live.deployed_name,
+                    Action::Delete,
+                ));
+            }
+        }
+    }
+    Ok(Plan {
+        provider: "local".into(),
+        service: service.name.clone(),
+        stage: service.stage.clone(),
+        region: None,
+        changes,
+    })
+}
+
+/// Carries out `plan` under the stage lock.
+pub fn apply_plan(
+    stage: &StageDir,
+    service: &Service,
+    packaged: &Packaged,
+    plan: &Plan,
+    port: u16,
+) -> Result<Applied, ApplyError> {
+    let mut todo: Vec<Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Unchanged)
+        .cloned()
+        .collect();
+    let mut done = Vec::new();
+    if !todo.is_empty() {
+        let _lock = match stage.lock("deploy") {
+            Ok(lock) => lock,
+            Err(error) => {
+                let first = todo.remove(0);
+                return Err(ApplyError {
+                    done,
+                    failed: vec![(first, error)],
+                    pending: todo,
+                });
+            }
+        };
+        let mut queue = todo.into_iter();
+        while let Some(change) = queue.next() {
+            match apply_change(stage, service, packaged, &change) {
+                Ok(()) => done.push(change),
+                Err(error) => {
+                    return Err(ApplyError {
+                        done,
+                        failed: vec![(change, error)],
+                        pending: queue.collect(),
+                    });
+                }
+            }
+        }
+        if let Err(error) = stage.collect_garbage() {
+            eprintln!("warning: could not delete unused local code: {error:#}");
+        }
+    }
+    let endpoints = match stage.read_functions() {
+        Ok(installed) => endpoints(&installed, port),
+        Err(_) => Vec::new(),
+    };
+    Ok(Applied { done, endpoints })
+}
+
+fn apply_change(
+    stage: &StageDir,
+    service: &Service,
+    packaged: &Packaged,
+    change: &Change,
+) -> anyhow::Result<()> {
+    match change.action {
+        Action::Create | Action::Update => {
+            let mut state = desired_state(service, &change.name, packaged)?;
+            let artifact = packaged
+                .for_function(&change.name)
+                .with_context(|| format!("no package was built for function {}", change.name))?;
+            install_code(&artifact.path, &stage.code_dir(&state.code_sha256))?;
+            state.deployed_at = rfc3339_now();
+            stage.write_function(&state)
+        }
+        Action::Delete => {
+            stage.delete_function(&change.name)?;
+            for suffix in ["jsonl", "jsonl.1"] {
+                let _ = std::fs::remove_file(
+                    stage.logs_dir().join(format!("{}.{suffix}", change.name)),
+                );
+            }
+            Ok(())
+        }
+        Action::Unchanged => Ok(()),
+    }
+}
+
+/// Where the installed functions answer under `stratus serve --port {port}`.
+pub fn endpoints(installed: &BTreeMap<String, FunctionState>, port: u16) -> Vec<Endpoint> {
+    installed
+        .values()
+        .flat_map(|function| {
+            function.routes.iter().map(move |route| Endpoint {
+                function: function.name.clone(),
+                method: route.method.clone(),
+                url: format!("http://127.0.0.1:{port}{}", route.path),
+            })
+        })
+        .collect()
+}
+
+fn rfc3339_now() -> String {
+    let millis = u64::try_from(now_ms()).unwrap_or(0);
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(millis),
+    )
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_looking_keys_are_sensitive() {
+        for key in [
+            "API_TOKEN",
+            "db_password",
+            "SecretThing",
+            "AWS_ACCESS_KEY_ID",
+            "authHeader",
+        ] {
+            assert!(is_sensitive_key(key), "{key}");
+        }
+        for key in ["TABLE", "STAGE", "LOG_LEVEL"] {
+            assert!(!is_sensitive_key(key), "{key}");
+        }
+    }
+}
