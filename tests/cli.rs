@@ -130,7 +130,7 @@ fn a_broken_manifest_names_file_line_column_and_key() {
 #[test]
 fn package_is_deterministic_and_reports_sha256() {
     let sandbox = Sandbox::example();
-    let first = sandbox.json(&["package", "--json"]);
+    let first = sandbox.json_local(&["package", "--json"]);
     let artifact = &first["artifacts"][0];
     let sha = artifact["sha256"].as_str().unwrap().to_string();
     assert_eq!(sha.len(), 64);
@@ -143,11 +143,11 @@ fn package_is_deterministic_and_reports_sha256() {
     std::thread::sleep(Duration::from_millis(20));
     let hello = sandbox.read("example/hello.py");
     sandbox.write("example/hello.py", &hello);
-    let second = sandbox.json(&["package", "--json"]);
+    let second = sandbox.json_local(&["package", "--json"]);
     assert_eq!(second["artifacts"][0]["sha256"], sha.as_str());
 
     sandbox
-        .stratus(&["package"])
+        .local(&["package"])
         .assert()
         .success()
         .stdout(predicate::str::contains(format!("sha256:{sha}")));
