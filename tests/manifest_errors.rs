@@ -58,7 +58,7 @@ fn unknown_variable_source() {
     assert_eq!(
         errors("unknown-source.yml"),
         vec![
-            "unknown-source.yml:5:12: provider.environment.TOKEN: cannot resolve `${vault:secret/token}`: unknown variable source `vault`\n  help: use one of self, opt, env, sls, param, file (cf, ssm, s3, aws are kept as text)"
+            "unknown-source.yml:5:12: provider.environment.TOKEN: cannot resolve `${vault:secret/token}`: unknown variable source `vault`\n  help: use one of self, opt, env, sls, param, file, strToBool (cf, ssm, s3, aws are kept as text)"
         ]
     );
 }

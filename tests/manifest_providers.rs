@@ -191,3 +191,21 @@ fn structural_errors_name_the_key() {
         ]
     );
 }
+
+#[test]
+fn a_failed_variable_is_not_also_a_type_error() {
+    assert_eq!(
+        errors("service: s\nprovider:\n  name: aws\n  memorySize: ${env:MEM}\n"),
+        vec![
+            "serverless.yml:4:15: provider.memorySize: cannot resolve `${env:MEM}`: the environment variable MEM is not set\n  help: set the environment variable MEM, or add a fallback: `${env:MEM, 'default'}`"
+        ]
+    );
+}
+
+#[test]
+fn every_missing_top_level_key_is_reported() {
+    let errors = errors("custom: {}\n");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].starts_with("serverless.yml:1:1: service: the manifest has no `service`"));
+    assert!(errors[1].starts_with("serverless.yml:1:1: provider: the manifest has no `provider`"));
+}

@@ -18,6 +18,7 @@ use crate::model::{Location, Service};
 mod build;
 mod document;
 mod keys;
+mod scalar;
 pub(crate) mod variables;
 pub mod yaml;
 

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 
+use super::scalar::scalar_value;
+
 /// Where a node was written: index into the loader's file table, 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {
@@ -174,66 +176,6 @@ fn tag_name(tag: Option<&Tag>) -> Option<String> {
     } else {
         Some(format!("{}{}", tag.handle, tag.suffix))
     }
-}
-
-/// Types a scalar: quoted and block scalars are text, plain ones follow the YAML 1.2 core
-/// schema (null, booleans, integers incl. `0x`/`0o`, floats incl. `.inf`/`.nan`).
-fn scalar_value(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
-    match tag {
-        Some("!!str") => return Value::Str(text.to_string()),
-        Some("!!int") | Some("!!float") | Some("!!bool") | Some("!!null") => {
-            return plain_value(text);
-        }
-        _ => {}
-    }
-    if style != ScalarStyle::Plain {
-        return Value::Str(text.to_string());
-    }
-    plain_value(text)
-}
-
-fn plain_value(text: &str) -> Value {
-    match text {
-        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
-            return Value::Float(f64::INFINITY);
-        }
-        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
-        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
-        _ => {}
-    }
-    if let Some(hex) = text.strip_prefix("0x")
-        && let Ok(i) = i64::from_str_radix(hex, 16)
-    {
-        return Value::Int(i);
-    }
-    if let Some(oct) = text.strip_prefix("0o")
-        && let Ok(i) = i64::from_str_radix(oct, 8)
-    {
-        return Value::Int(i);
-    }
-    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && let Ok(i) = text.parse::<i64>()
-    {
-        return Value::Int(i);
-    }
-    let float_like = !digits.is_empty()
-        && digits
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
-        && digits
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_digit() || b == b'.')
-        && digits.bytes().any(|b| b.is_ascii_digit());
-    if float_like && let Ok(f) = text.parse::<f64>() {
-        return Value::Float(f);
-    }
-    Value::Str(text.to_string())
 }
 
 /// Parses the first document of `text` (file index `file` for positions). An empty file is

@@ -24,12 +24,19 @@ use super::{Files, LoadOptions};
 pub(super) struct Checker<'a> {
     files: &'a Files,
     diagnostics: &'a mut Diagnostics,
+    /// Where variables failed to resolve (their errors are already recorded).
+    failed_variables: Vec<Location>,
 }
 
 impl Checker<'_> {
     /// Records an error about `key` written at `pos`.
+    /// A value whose variable could not be resolved already has its error: one error per
+    /// position, so a failed `${...}` is not also reported as a wrong type.
     fn error(&mut self, key: &str, pos: Pos, message: impl Into<String>, help: impl Into<String>) {
         let location = self.files.location(pos);
+        if self.failed_variables.contains(&location) {
+            return;
+        }
         self.diagnostics.push(
             Diagnostic::error(key, message)
                 .at(Some(location))
@@ -235,7 +242,15 @@ pub(super) fn service(
     manifest: &Path,
     diagnostics: &mut Diagnostics,
 ) -> Service {
-    let mut check = Checker { files, diagnostics };
+    let failed_variables = diagnostics
+        .errors()
+        .filter_map(|d| d.location.clone())
+        .collect();
+    let mut check = Checker {
+        files,
+        diagnostics,
+        failed_variables,
+    };
     check.unknown_keys(root, "", keys::TOP_LEVEL, "top-level");
     let name = service_name(root, &mut check);
     let provider_node = root.get("provider");

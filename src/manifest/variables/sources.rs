@@ -88,12 +88,13 @@ impl Resolver<'_> {
             "param" => self.param(address, ctx)?,
             "file" => self.file(param.unwrap_or_default(), address, ctx)?,
             "aws" if address == "region" => text(&self.region()?, ctx),
+            "strToBool" => str_to_bool(param.unwrap_or_default(), ctx),
             source if CLOUD_SOURCES.contains(&source) => Lookup::Deferred(format!(
                 "`{source}` values are read from the cloud at deploy time"
             )),
             other => missing(
                 format!("unknown variable source `{other}`"),
-                "use one of self, opt, env, sls, param, file (cf, ssm, s3, aws are kept as text)",
+                "use one of self, opt, env, sls, param, file, strToBool (cf, ssm, s3, aws are kept as text)",
             ),
         })
     }
@@ -208,6 +209,23 @@ impl Resolver<'_> {
                 format!("add `{address}` to `{relative}`, or a fallback"),
             ),
         })
+    }
+}
+
+/// `${strToBool(value)}`: `true`/`1` and `false`/`0` (any case) as a boolean.
+fn str_to_bool(value: &str, ctx: &Ctx) -> Lookup {
+    let value = value.trim().trim_matches(|c| c == '\'' || c == '"');
+    let parsed = match value.to_ascii_lowercase().as_str() {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
+    };
+    match parsed {
+        Some(b) => Lookup::Found(Node::new(Value::Bool(b), ctx.pos)),
+        None => missing(
+            format!("`{value}` is not true, false, 1 or 0"),
+            "pass true, false, 1 or 0 to strToBool",
+        ),
     }
 }
 

@@ -114,6 +114,19 @@ fn fallbacks_literals_and_chains() {
 }
 
 #[test]
+fn str_to_bool_turns_text_into_a_boolean() {
+    let mut options = options();
+    options.env.insert("FLAG".into(), "TRUE".into());
+    let (json, diagnostics) = resolve_with(
+        "custom:\n  a: ${strToBool(${env:FLAG})}\n  b: ${strToBool(0)}\n",
+        &options,
+    );
+    assert!(!diagnostics.has_errors(), "{diagnostics}");
+    assert_eq!(json["custom"]["a"], json!(true));
+    assert_eq!(json["custom"]["b"], json!(false));
+}
+
+#[test]
 fn nested_variables_resolve_inside_out() {
     let mut options = options();
     options.stage = Some("prod".into());
