@@ -102,10 +102,10 @@ impl Session {
     ) -> anyhow::Result<()> {
         let mut diagnostics = provider.check(service, scope);
         for diagnostic in &mut diagnostics.0 {
-            if diagnostic.location.is_none() {
-                if let Some(key) = &diagnostic.key {
-                    diagnostic.location = service.locate(key).cloned();
-                }
+            if diagnostic.location.is_none()
+                && let Some(key) = &diagnostic.key
+            {
+                diagnostic.location = service.locate(key).cloned();
             }
         }
         self.out.warnings(&diagnostics);
