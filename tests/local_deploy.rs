@@ -211,7 +211,10 @@ async fn a_second_deploy_is_refused_while_the_lock_is_held() {
         .unwrap();
     let held = provider.lock(&svc, "deploy").unwrap();
     let error = provider.apply(&svc, &packaged, &plan).await.unwrap_err();
-    let message = format!("{:#}", error.failed[0].1);
+    let message = format!("{:#}", error.cause.as_ref().expect("the lock is the cause"));
+    assert!(error.failed.is_empty());
+    assert_eq!(error.pending.len(), 2);
+    assert!(error.to_string().contains("cause: another stratus deploy"));
     let expected = format!(
         "another stratus deploy of service svc stage dev is running (pid {})",
         std::process::id()

@@ -258,8 +258,8 @@ pub struct CreateArgs {
 /// `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Port on 127.0.0.1 (0 picks a free one)
-    #[arg(long, default_value_t = 3000)]
+    /// Port on 127.0.0.1 (0 picks a free one); deploy and info print endpoints on the same
+    #[arg(long, default_value_t = 3000, env = "STRATUS_SERVE_PORT")]
     pub port: u16,
 }
 

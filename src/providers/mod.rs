@@ -63,6 +63,9 @@ pub struct Applied {
 /// An `apply` that stopped midway: what was and was not carried out, and why.
 #[derive(Debug)]
 pub struct ApplyError {
+    /// Why the whole apply stopped, when it is not about one change (a lock held, lost
+    /// credentials).
+    pub cause: Option<anyhow::Error>,
     /// Changes that completed before the failure.
     pub done: Vec<Change>,
     /// Changes that failed, with their error.
@@ -80,6 +83,9 @@ impl fmt::Display for ApplyError {
             self.failed.len(),
             self.pending.len()
         )?;
+        if let Some(cause) = &self.cause {
+            writeln!(f, "  cause: {cause:#}")?;
+        }
         for change in &self.done {
             writeln!(
                 f,

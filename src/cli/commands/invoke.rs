@@ -35,7 +35,11 @@ pub async fn run(session: &Session, args: InvokeArgs) -> anyhow::Result<()> {
     } else {
         session.provider(service)?.invoke(service, &request).await?
     };
-    report(session, &invocation, call.log)
+    let reported = report(session, &invocation, call.log);
+    // An `--type Event` call runs inside this process on the local provider: let it finish
+    // (and log) before the process exits. Nothing to wait for otherwise.
+    crate::providers::local::wait_for_background_runs().await;
+    reported
 }
 
 /// The event: `--data`, else `--path`, else standard input when it is not a terminal, else `{}`.

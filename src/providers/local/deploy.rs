@@ -214,7 +214,7 @@ pub fn apply_plan(
     plan: &Plan,
     port: u16,
 ) -> Result<Applied, ApplyError> {
-    let mut todo: Vec<Change> = plan
+    let todo: Vec<Change> = plan
         .changes
         .iter()
         .filter(|c| c.action != Action::Unchanged)
@@ -225,10 +225,10 @@ pub fn apply_plan(
         let _lock = match stage.lock("deploy") {
             Ok(lock) => lock,
             Err(error) => {
-                let first = todo.remove(0);
                 return Err(ApplyError {
+                    cause: Some(error),
                     done,
-                    failed: vec![(first, error)],
+                    failed: Vec::new(),
                     pending: todo,
                 });
             }
@@ -239,6 +239,7 @@ pub fn apply_plan(
                 Ok(()) => done.push(change),
                 Err(error) => {
                     return Err(ApplyError {
+                        cause: None,
                         done,
                         failed: vec![(change, error)],
                         pending: queue.collect(),

@@ -250,19 +250,14 @@ impl Provider for LocalProvider {
         })
         .await
         .unwrap_or_else(|join_error| {
-            let mut pending: Vec<Change> = changes
+            let pending: Vec<Change> = changes
                 .into_iter()
                 .filter(|c| c.action != Action::Unchanged)
                 .collect();
-            let failed = if pending.is_empty() {
-                Vec::new()
-            } else {
-                let error = anyhow::anyhow!("the deploy task stopped: {join_error}");
-                vec![(pending.remove(0), error)]
-            };
             Err(ApplyError {
+                cause: Some(anyhow::anyhow!("the deploy task stopped: {join_error}")),
                 done: Vec::new(),
-                failed,
+                failed: Vec::new(),
                 pending,
             })
         })
