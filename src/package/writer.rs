@@ -201,6 +201,8 @@ fn compress_all<W: Write + io::Seek>(
 
 /// The worker loop: take the next entry when the window allows, compress it, hand it back.
 fn worker(entries: &[ZipEntry<'_>], spill_dir: &Path, dest: &Path, shared: &Shared) {
+    // One read buffer per worker, reused for every entry.
+    let mut buffer = vec![0u8; CHUNK];
     loop {
         let index = {
             let mut state = shared.lock();
@@ -221,7 +223,7 @@ fn worker(entries: &[ZipEntry<'_>], spill_dir: &Path, dest: &Path, shared: &Shar
                 state = shared.wait(state);
             }
         };
-        let result = compress(&entries[index], spill_dir, dest);
+        let result = compress(&entries[index], spill_dir, dest, &mut buffer);
         shared.lock().done.insert(index, result);
         shared.changed.notify_all();
     }
@@ -273,7 +275,12 @@ fn append_in_order<W: Write + io::Seek>(
 }
 
 /// Compresses one entry, in memory or into a spill file.
-fn compress(entry: &ZipEntry<'_>, spill_dir: &Path, dest: &Path) -> anyhow::Result<Compressed> {
+fn compress(
+    entry: &ZipEntry<'_>,
+    spill_dir: &Path,
+    dest: &Path,
+    buffer: &mut [u8],
+) -> anyhow::Result<Compressed> {
     let options = entry_options(entry.executable);
     let what = || match &entry.source {
         EntrySource::Disk(path) => path.display().to_string(),
@@ -282,13 +289,13 @@ fn compress(entry: &ZipEntry<'_>, spill_dir: &Path, dest: &Path) -> anyhow::Resu
     match &entry.source {
         EntrySource::Memory(bytes) => {
             let mut builder = ZipFileBuilder::new(&entry.name, options)?;
-            copy_in_chunks(&mut &bytes[..], &mut builder)?;
+            copy_in_chunks(&mut &bytes[..], &mut builder, buffer)?;
             Ok(Compressed::Prepared(builder.finish()?))
         }
         EntrySource::Disk(path) if entry.size <= IN_MEMORY_MAX => {
             let mut file = File::open(path).with_context(|| format!("cannot read {}", what()))?;
             let mut builder = ZipFileBuilder::new(&entry.name, options)?;
-            copy_in_chunks(&mut file, &mut builder)
+            copy_in_chunks(&mut file, &mut builder, buffer)
                 .with_context(|| format!("cannot read {}", what()))?;
             Ok(Compressed::Prepared(builder.finish()?))
         }
@@ -298,8 +305,10 @@ fn compress(entry: &ZipEntry<'_>, spill_dir: &Path, dest: &Path) -> anyhow::Resu
             let out = File::create(&spill.path)
                 .with_context(|| format!("cannot create {}", spill.path.display()))?;
             let mut zip = ZipWriter::new(BufWriter::with_capacity(CHUNK, out));
+            // Zip64 sizes for files of 4 GiB or more (decided by size alone: deterministic).
+            let options = options.large_file(entry.size >= u64::from(u32::MAX));
             zip.start_file(&entry.name, options)?;
-            copy_in_chunks(&mut file, &mut zip)
+            copy_in_chunks(&mut file, &mut zip, buffer)
                 .with_context(|| format!("cannot read {}", what()))?;
             zip.finish()?
                 .flush()
@@ -309,13 +318,18 @@ fn compress(entry: &ZipEntry<'_>, spill_dir: &Path, dest: &Path) -> anyhow::Resu
     }
 }
 
-/// Copies `reader` to `writer` in full [`CHUNK`]-sized writes (only the last may be shorter).
-fn copy_in_chunks(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<u64> {
-    let mut buffer = vec![0u8; CHUNK];
+/// Copies `reader` to `writer` in full `buffer`-sized writes (only the last may be shorter);
+/// `buffer` is always [`CHUNK`] bytes, so the writes are the same on every machine.
+fn copy_in_chunks(
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+    buffer: &mut [u8],
+) -> io::Result<u64> {
+    let chunk = buffer.len();
     let mut total = 0;
     loop {
         let mut filled = 0;
-        while filled < CHUNK {
+        while filled < chunk {
             match reader.read(&mut buffer[filled..]) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
@@ -328,7 +342,7 @@ fn copy_in_chunks(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<u
         }
         writer.write_all(&buffer[..filled])?;
         total += filled as u64;
-        if filled < CHUNK {
+        if filled < chunk {
             return Ok(total);
         }
     }
