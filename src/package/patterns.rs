@@ -13,6 +13,15 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use crate::diagnostic::Diagnostic;
 use crate::model::Service;
 
+/// Files Serverless never packages unless a pattern includes them again.
+const DEFAULT_EXCLUDES: [&str; 5] = [
+    ".gitignore",
+    "**/.DS_Store",
+    "npm-debug.log",
+    "yarn-*.log",
+    ".serverless_plugins",
+];
+
 /// One pattern as written, with the key path it came from (for error messages).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatternSource {
@@ -23,17 +32,33 @@ pub struct PatternSource {
 }
 
 impl PatternSource {
-    /// The service-wide patterns, in order.
+    /// The default excludes (as Serverless has them: the manifest itself, `.gitignore`,
+    /// `.DS_Store`, npm/yarn logs, `.serverless_plugins`), then the service-wide patterns,
+    /// in order. A later pattern can still include a default-excluded file.
     pub fn for_service(service: &Service) -> Vec<PatternSource> {
-        service
-            .package
-            .patterns
-            .iter()
-            .enumerate()
-            .map(|(index, pattern)| PatternSource {
-                key: format!("package.patterns.{index}"),
-                pattern: pattern.clone(),
-            })
+        let manifest = service
+            .manifest
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
+        let defaults = manifest
+            .into_iter()
+            .chain(DEFAULT_EXCLUDES.iter().map(|glob| glob.to_string()))
+            .map(|glob| PatternSource {
+                key: "package".to_string(),
+                pattern: format!("!{glob}"),
+            });
+        defaults
+            .chain(
+                service
+                    .package
+                    .patterns
+                    .iter()
+                    .enumerate()
+                    .map(|(index, pattern)| PatternSource {
+                        key: format!("package.patterns.{index}"),
+                        pattern: pattern.clone(),
+                    }),
+            )
             .collect()
     }
 
@@ -259,10 +284,28 @@ mod tests {
         svc.functions.insert("f".into(), function);
         let mut sources = PatternSource::for_service(&svc);
         sources.extend(PatternSource::for_function(&svc, "f"));
-        assert_eq!(sources[1].key, "functions.f.package.patterns.0");
+        assert_eq!(
+            sources.last().map(|s| s.key.as_str()),
+            Some("functions.f.package.patterns.0")
+        );
         let patterns = Patterns::compile(&svc, &sources).unwrap();
         assert!(patterns.includes("lib/shared/a.py"));
         assert!(!patterns.includes("lib/other/a.py"));
+    }
+
+    #[test]
+    fn the_manifest_and_serverless_defaults_are_left_out_unless_included_again() {
+        let mut svc = service(&[]);
+        svc.manifest = "serverless.yml".into();
+        let patterns = Patterns::compile(&svc, &PatternSource::for_service(&svc)).unwrap();
+        assert!(!patterns.includes("serverless.yml"));
+        assert!(!patterns.includes("src/.DS_Store"));
+        assert!(!patterns.includes("yarn-error.log"));
+        assert!(patterns.includes("handler.py"));
+        let mut svc = service(&["serverless.yml"]);
+        svc.manifest = "serverless.yml".into();
+        let patterns = Patterns::compile(&svc, &PatternSource::for_service(&svc)).unwrap();
+        assert!(patterns.includes("serverless.yml"));
     }
 
     #[test]
