@@ -57,7 +57,8 @@ const SECRET_KEYS: &[&str] = &[
     "credentials",
 ];
 
-fn is_secret_key(key: &str) -> bool {
+/// Whether a key (header, JSON field, variable) names a secret: `password`, `AUTH`, `*_TOKEN`...
+pub fn is_secret_key(key: &str) -> bool {
     let normalized: String = key
         .chars()
         .filter(|c| *c != '-' && *c != '_')

@@ -1,0 +1,138 @@
+//! Runtime kinds and the entry files each OpenWhisk runtime needs in the action's zip.
+//!
+//! A zipped Python action runs `__main__.py`; a zipped Node.js action runs the file that
+//! `package.json`'s `main` names. stratus generates those entry files (`shims/`): they load the
+//! user's `file.function` handler, named by the `STRATUS_HANDLER` init parameter (OpenWhisk
+//! passes parameters marked `init: true` to the action as environment variables), and call it
+//! in the style of the provider the manifest was written for. The files are the same for every
+//! function of a service, so one service-wide zip serves them all and adding a function does not
+//! change the code hash of the others.
+
+use crate::model::{Language, ProviderKind, Runtime, Service};
+use crate::package::GeneratedFile;
+
+/// The init parameter (environment variable) that names the handler.
+pub const HANDLER_ENV: &str = "STRATUS_HANDLER";
+/// The init parameter that says how to call it: `openwhisk` (`main(params)`) or `aws`.
+pub const STYLE_ENV: &str = "STRATUS_HANDLER_STYLE";
+/// The function `exec.main` names in the entry file.
+pub const ENTRY_FUNCTION: &str = "main";
+
+const PYTHON_MAIN: &str = include_str!("shims/__main__.py");
+const NODE_MAIN: &str = include_str!("shims/__stratus__.js");
+const NODE_PACKAGE: &str =
+    "{\n  \"name\": \"stratus-action\",\n  \"private\": true,\n  \"main\": \"__stratus__.js\"\n}\n";
+
+/// Runtime kinds the OpenWhisk project publishes images for (`runtimes.json` of a default
+/// deployment); other spellings are refused by [`action_kind`].
+pub const KNOWN_KINDS: &[&str] = &[
+    "nodejs:default",
+    "nodejs:18",
+    "nodejs:20",
+    "nodejs:22",
+    "python:default",
+    "python:3",
+    "python:3.10",
+    "python:3.11",
+    "python:3.12",
+    "python:3.13",
+];
+
+/// The OpenWhisk `exec.kind` for a runtime, in either spelling (`python:3`, `python3.12`,
+/// `nodejs:20`, `nodejs20.x`), or why it cannot be mapped.
+pub fn action_kind(runtime: &Runtime) -> Result<String, String> {
+    let kind = match runtime.language {
+        Language::Python if runtime.version.is_empty() => "python:default".to_string(),
+        Language::Python => match (runtime.major(), runtime.minor()) {
+            (Some(3), None) => "python:3".to_string(),
+            (Some(3), Some(minor)) => format!("python:3.{minor}"),
+            _ => return Err(format!("Python `{runtime}` has no OpenWhisk runtime")),
+        },
+        Language::Node if runtime.version.is_empty() => "nodejs:default".to_string(),
+        Language::Node => match runtime.major() {
+            Some(major) => format!("nodejs:{major}"),
+            None => return Err(format!("Node.js `{runtime}` has no OpenWhisk runtime")),
+        },
+        Language::Other => {
+            return Err(format!(
+                "runtime `{runtime}` is not one stratus can deploy to OpenWhisk (it packages Python and Node.js actions)"
+            ));
+        }
+    };
+    if KNOWN_KINDS.contains(&kind.as_str()) {
+        Ok(kind)
+    } else {
+        Err(format!(
+            "runtime `{runtime}` maps to the OpenWhisk kind `{kind}`, which OpenWhisk does not offer (known: {})",
+            KNOWN_KINDS.join(", ")
+        ))
+    }
+}
+
+/// The handler style a service's handlers are written in.
+pub fn handler_style(service: &Service) -> &'static str {
+    match service.provider.name {
+        ProviderKind::Openwhisk => "openwhisk",
+        _ => "aws",
+    }
+}
+
+/// The entry files a zip of `language` needs.
+pub fn entry_files(language: Language) -> Vec<GeneratedFile> {
+    let file = |path: &str, contents: &str| GeneratedFile {
+        path: path.to_string(),
+        contents: contents.as_bytes().to_vec(),
+        executable: false,
+    };
+    match language {
+        Language::Python => vec![file("__main__.py", PYTHON_MAIN)],
+        Language::Node => vec![
+            file("__stratus__.js", NODE_MAIN),
+            file("package.json", NODE_PACKAGE),
+        ],
+        Language::Other => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_spellings_map_to_openwhisk_kinds() {
+        let cases = [
+            ("python:3", "python:3"),
+            ("python3.12", "python:3.12"),
+            ("python:3.11", "python:3.11"),
+            ("nodejs:20", "nodejs:20"),
+            ("nodejs20.x", "nodejs:20"),
+            ("nodejs:default", "nodejs:default"),
+        ];
+        for (raw, kind) in cases {
+            assert_eq!(
+                action_kind(&Runtime::parse(raw)),
+                Ok(kind.to_string()),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn unmappable_runtimes_say_why() {
+        let error = action_kind(&Runtime::parse("java8")).unwrap_err();
+        assert!(error.contains("Python and Node.js"), "{error}");
+        let error = action_kind(&Runtime::parse("nodejs12.x")).unwrap_err();
+        assert!(error.contains("nodejs:12"), "{error}");
+        assert!(action_kind(&Runtime::parse("python2.7")).is_err());
+    }
+
+    #[test]
+    fn node_zips_get_a_package_json_pointing_at_the_entry() {
+        let files = entry_files(Language::Node);
+        let package = files.iter().find(|f| f.path == "package.json").unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&package.contents).unwrap();
+        assert_eq!(json["main"], "__stratus__.js");
+        assert!(files.iter().any(|f| f.path == "__stratus__.js"));
+        assert_eq!(entry_files(Language::Python)[0].path, "__main__.py");
+    }
+}
