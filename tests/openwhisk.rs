@@ -70,14 +70,21 @@ fn project() -> Project {
     std::fs::write(dir.path().join("utils.js"), UTILS_JS).unwrap();
     let mut functions = IndexMap::new();
     let mut hello = function("hello", Some("handler.hello"), None);
-    hello.extra.insert("parameters".into(), json!({"greeting_param": "hi"}));
-    hello.extra.insert("annotations".into(), json!({"note": "kept"}));
+    hello
+        .extra
+        .insert("parameters".into(), json!({"greeting_param": "hi"}));
+    hello
+        .extra
+        .insert("annotations".into(), json!({"note": "kept"}));
     hello.events.push(Event::Schedule(ScheduleEvent {
         expression: "rate(5 minutes)".into(),
         enabled: true,
         input: Some(json!({"name": "cron"})),
     }));
-    hello.events.push(Event::Other { kind: "trigger".into(), config: json!("my_trigger") });
+    hello.events.push(Event::Other {
+        kind: "trigger".into(),
+        config: json!("my_trigger"),
+    });
     functions.insert("hello".into(), hello);
     functions.insert("fail".into(), function("fail", Some("handler.fail"), None));
     let mut time = function("time", Some("handler.endpoint"), None);
@@ -89,14 +96,20 @@ fn project() -> Project {
     }));
     functions.insert("time".into(), time);
     for name in ["split", "reverse", "join"] {
-        functions.insert(name.into(), function(name, Some(&format!("utils.{name}")), Some("nodejs:20")));
+        functions.insert(
+            name.into(),
+            function(name, Some(&format!("utils.{name}")), Some("nodejs:20")),
+        );
     }
     let mut env = function("env", Some("utils.env"), Some("nodejs20.x"));
     env.environment.insert("TABLE".into(), "orders".into());
-    env.environment.insert("API_TOKEN".into(), "tok-secret-1".into());
+    env.environment
+        .insert("API_TOKEN".into(), "tok-secret-1".into());
     functions.insert("env".into(), env);
     let mut chain = function("chain", None, None);
-    chain.extra.insert("sequence".into(), json!(["split", "reverse", "join"]));
+    chain
+        .extra
+        .insert("sequence".into(), json!(["split", "reverse", "join"]));
     functions.insert("chain".into(), chain);
     let service = Service {
         name: "svc".into(),
@@ -129,20 +142,41 @@ fn project() -> Project {
 fn package(project: &Project, provider: &OpenWhiskProvider) -> Packaged {
     let mut artifacts = Vec::new();
     for function in project.service.functions.values() {
-        let generated = provider.generated_files(&project.service, function).unwrap();
+        let generated = provider
+            .generated_files(&project.service, function)
+            .unwrap();
         if generated.is_empty() {
             continue;
         }
-        let path = project.dir.path().join(".stratus").join(format!("{}.zip", function.name));
+        let path = project
+            .dir
+            .path()
+            .join(".stratus")
+            .join(format!("{}.zip", function.name));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // Individually packaged: the handler's own file only.
+        let module = function
+            .handler
+            .as_deref()
+            .unwrap()
+            .split('.')
+            .next()
+            .unwrap();
         let mut entries: Vec<(String, Vec<u8>)> = ["handler.py", "utils.js"]
             .iter()
-            .map(|f| (f.to_string(), std::fs::read(project.dir.path().join(f)).unwrap()))
+            .filter(|f| f.starts_with(module))
+            .map(|f| {
+                (
+                    f.to_string(),
+                    std::fs::read(project.dir.path().join(f)).unwrap(),
+                )
+            })
             .collect();
         entries.extend(generated.into_iter().map(|g| (g.path, g.contents)));
         entries.sort();
         let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        let options = zip::write::SimpleFileOptions::default().last_modified_time(zip::DateTime::default());
+        let options =
+            zip::write::SimpleFileOptions::default().last_modified_time(zip::DateTime::default());
         for (name, contents) in &entries {
             writer.start_file(name.as_str(), options).unwrap();
             writer.write_all(contents).unwrap();
@@ -159,7 +193,10 @@ fn package(project: &Project, provider: &OpenWhiskProvider) -> Packaged {
             functions: vec![function.name.clone()],
         });
     }
-    Packaged { artifacts, warnings: Vec::new() }
+    Packaged {
+        artifacts,
+        warnings: Vec::new(),
+    }
 }
 
 fn provider_for(fake: &FakeOpenWhisk, auth: &str) -> OpenWhiskProvider {
@@ -185,11 +222,17 @@ fn provider_for(fake: &FakeOpenWhisk, auth: &str) -> OpenWhiskProvider {
     OpenWhiskProvider::new(config, http).unwrap()
 }
 
-async fn deploy(provider: &OpenWhiskProvider, project: &Project) -> (Plan, stratus::providers::Applied) {
+async fn deploy(
+    provider: &OpenWhiskProvider,
+    project: &Project,
+) -> (Plan, stratus::providers::Applied) {
     let diagnostics = provider.check(&project.service, &Scope::default());
     assert!(!diagnostics.has_errors(), "{diagnostics}");
     let packaged = package(project, provider);
-    let plan = provider.plan(&project.service, &packaged, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&project.service, &packaged, &Scope::default())
+        .await
+        .unwrap();
     let applied = provider
         .apply(&project.service, &packaged, &plan)
         .await
@@ -198,12 +241,29 @@ async fn deploy(provider: &OpenWhiskProvider, project: &Project) -> (Plan, strat
 }
 
 fn action_of<'a>(plan: &'a Plan, name: &str) -> &'a stratus::providers::Change {
-    plan.changes.iter().find(|c| c.deployed_name == name).unwrap_or_else(|| panic!("{name} not in {plan:#?}"))
+    plan.changes
+        .iter()
+        .find(|c| c.deployed_name == name)
+        .unwrap_or_else(|| panic!("{name} not in {plan:#?}"))
 }
 
-async fn invoke(provider: &OpenWhiskProvider, service: &Service, function: &str, payload: Json, logs: bool) -> stratus::providers::Invocation {
+async fn invoke(
+    provider: &OpenWhiskProvider,
+    service: &Service,
+    function: &str,
+    payload: Json,
+    logs: bool,
+) -> stratus::providers::Invocation {
     provider
-        .invoke(service, &InvokeRequest { function: function.into(), payload: payload.to_string(), with_logs: logs, asynchronous: false })
+        .invoke(
+            service,
+            &InvokeRequest {
+                function: function.into(),
+                payload: payload.to_string(),
+                with_logs: logs,
+                asynchronous: false,
+            },
+        )
         .await
         .unwrap()
 }
@@ -216,8 +276,15 @@ async fn first_deploy_creates_everything_and_a_redeploy_writes_nothing() {
     let provider = provider_for(&fake, &fake.auth);
     let project = project();
     let (plan, applied) = deploy(&provider, &project).await;
-    assert!(plan.changes.iter().all(|c| c.action == Action::Create), "{plan:#?}");
-    assert_eq!(plan.changes.len(), 7 + 1 + 1 + 2 + 2, "7 actions, a package, 2 triggers, 2 rules: {plan:#?}");
+    assert!(
+        plan.changes.iter().all(|c| c.action == Action::Create),
+        "{plan:#?}"
+    );
+    assert_eq!(
+        plan.changes.len(),
+        7 + 1 + 1 + 2 + 2,
+        "7 actions, a package, 2 triggers, 2 rules: {plan:#?}"
+    );
 
     let action = fake.entity("actions", "svc-dev-hello").unwrap();
     assert_eq!(action["exec"]["kind"], "python:3");
@@ -225,23 +292,66 @@ async fn first_deploy_creates_everything_and_a_redeploy_writes_nothing() {
     assert_eq!(action["limits"]["memory"], 256);
     assert_eq!(action["limits"]["timeout"], 10_000);
     let annotations = action["annotations"].as_array().unwrap();
-    let has = |key: &str, value: Json| annotations.iter().any(|a| a["key"] == key && a["value"] == value);
-    assert!(has("stratus:service", json!("svc")) && has("stratus:stage", json!("dev")) && has("note", json!("kept")));
-    let sha = annotations.iter().find(|a| a["key"] == "stratus:code-sha256").unwrap()["value"].as_str().unwrap().to_string();
+    let has = |key: &str, value: Json| {
+        annotations
+            .iter()
+            .any(|a| a["key"] == key && a["value"] == value)
+    };
+    assert!(
+        has("stratus:service", json!("svc"))
+            && has("stratus:stage", json!("dev"))
+            && has("note", json!("kept"))
+    );
+    let sha = annotations
+        .iter()
+        .find(|a| a["key"] == "stratus:code-sha256")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(sha.len(), 64);
     let chain = fake.entity("actions", "svc-dev-chain").unwrap();
-    assert_eq!(chain["exec"]["components"], json!(["/guest/svc-dev-split", "/guest/svc-dev-reverse", "/guest/svc-dev-join"]));
-    let alarm = fake.state.lock().unwrap().alarms.get("/guest/svc-dev-hello-schedule-1").cloned().expect("alarm registered");
+    assert_eq!(
+        chain["exec"]["components"],
+        json!([
+            "/guest/svc-dev-split",
+            "/guest/svc-dev-reverse",
+            "/guest/svc-dev-join"
+        ])
+    );
+    let alarm = fake
+        .state
+        .lock()
+        .unwrap()
+        .alarms
+        .get("/guest/svc-dev-hello-schedule-1")
+        .cloned()
+        .expect("alarm registered");
     assert_eq!(alarm["cron"], "*/5 * * * *");
     assert_eq!(alarm["trigger_payload"], json!({"name": "cron"}));
-    assert!(fake.entity("rules", "svc-dev-hello-schedule-1-rule").is_some());
+    assert!(
+        fake.entity("rules", "svc-dev-hello-schedule-1-rule")
+            .is_some()
+    );
     assert!(fake.entity("triggers", "my_trigger").is_some());
     assert!(fake.entity("packages", "svc-shared").is_some());
 
     // The web action answers on the printed URL.
-    let endpoint = applied.endpoints.iter().find(|e| e.function == "time").unwrap();
-    assert_eq!(endpoint.url, format!("{}/api/v1/web/guest/default/svc-dev-time/time", fake.url));
-    let body = reqwest::get(&endpoint.url).await.unwrap().text().await.unwrap();
+    let endpoint = applied
+        .endpoints
+        .iter()
+        .find(|e| e.function == "time")
+        .unwrap();
+    assert_eq!(
+        endpoint.url,
+        format!("{}/api/v1/web/guest/default/svc-dev-time/time", fake.url)
+    );
+    let body = reqwest::get(&endpoint.url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(body, "time at /time");
 
     // No-op redeploy: every change unchanged, not one write request.
@@ -262,28 +372,75 @@ async fn code_and_config_changes_update_only_what_changed() {
     let mut project = project();
     deploy(&provider, &project).await;
 
-    std::fs::write(project.dir.path().join("handler.py"), HANDLER_PY.replace("hello \" + name", "howdy \" + name")).unwrap();
-    project.service.functions.get_mut("env").unwrap().memory_size = Some(512);
-    project.service.functions.get_mut("env").unwrap().environment.insert("API_TOKEN".into(), "tok-secret-2".into());
+    std::fs::write(
+        project.dir.path().join("handler.py"),
+        HANDLER_PY.replace("hello \" + name", "howdy \" + name"),
+    )
+    .unwrap();
+    project
+        .service
+        .functions
+        .get_mut("env")
+        .unwrap()
+        .memory_size = Some(512);
+    project
+        .service
+        .functions
+        .get_mut("env")
+        .unwrap()
+        .environment
+        .insert("API_TOKEN".into(), "tok-secret-2".into());
     let packaged = package(&project, &provider);
-    let plan = provider.plan(&project.service, &packaged, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&project.service, &packaged, &Scope::default())
+        .await
+        .unwrap();
     let hello = action_of(&plan, "svc-dev-hello");
     assert_eq!(hello.action, Action::Update);
-    assert_eq!(hello.fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(), ["code"]);
+    assert_eq!(
+        hello
+            .fields
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect::<Vec<_>>(),
+        ["code"]
+    );
     let env = action_of(&plan, "svc-dev-env");
     let fields: Vec<_> = env.fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(fields, ["environment.API_TOKEN", "memory"], "{env:#?}");
-    assert!(env.fields[0].sensitive, "secret-looking environment values are sensitive");
+    assert!(
+        env.fields[0].sensitive,
+        "secret-looking environment values are sensitive"
+    );
     assert_eq!(env.fields[1].old.as_deref(), Some("256"));
     assert_eq!(action_of(&plan, "svc-dev-join").action, Action::Unchanged);
-    assert_eq!(action_of(&plan, "svc-dev-hello-schedule-1").action, Action::Unchanged);
+    assert_eq!(
+        action_of(&plan, "svc-dev-hello-schedule-1").action,
+        Action::Unchanged
+    );
     let json = serde_json::to_string(&plan).unwrap();
     assert!(!json.contains("tok-secret"), "{json}");
 
-    provider.apply(&project.service, &packaged, &plan).await.unwrap();
-    let answer = invoke(&provider, &project.service, "hello", json!({"name": "ann"}), false).await;
-    assert_eq!(serde_json::from_str::<Json>(&answer.payload).unwrap()["greeting"], "howdy ann");
-    assert_eq!(fake.entity("actions", "svc-dev-env").unwrap()["limits"]["memory"], 512);
+    provider
+        .apply(&project.service, &packaged, &plan)
+        .await
+        .unwrap();
+    let answer = invoke(
+        &provider,
+        &project.service,
+        "hello",
+        json!({"name": "ann"}),
+        false,
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Json>(&answer.payload).unwrap()["greeting"],
+        "howdy ann"
+    );
+    assert_eq!(
+        fake.entity("actions", "svc-dev-env").unwrap()["limits"]["memory"],
+        512
+    );
 }
 
 #[tokio::test]
@@ -294,20 +451,48 @@ async fn a_function_removed_from_the_manifest_is_deleted_with_its_triggers() {
     deploy(&provider, &project).await;
     project.service.functions.shift_remove("hello");
     let packaged = package(&project, &provider);
-    let plan = provider.plan(&project.service, &packaged, &Scope::default()).await.unwrap();
-    let deleted: Vec<_> = plan.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.deployed_name.as_str()).collect();
+    let plan = provider
+        .plan(&project.service, &packaged, &Scope::default())
+        .await
+        .unwrap();
+    let deleted: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| c.deployed_name.as_str())
+        .collect();
     assert_eq!(
         deleted,
-        ["svc-dev-hello-schedule-1-rule", "svc-dev-my_trigger-hello-rule", "my_trigger", "svc-dev-hello-schedule-1", "svc-dev-hello"]
+        [
+            "svc-dev-hello-schedule-1-rule",
+            "svc-dev-my_trigger-hello-rule",
+            "my_trigger",
+            "svc-dev-hello-schedule-1",
+            "svc-dev-hello"
+        ]
     );
-    provider.apply(&project.service, &packaged, &plan).await.unwrap();
+    provider
+        .apply(&project.service, &packaged, &plan)
+        .await
+        .unwrap();
     assert!(fake.entity("actions", "svc-dev-hello").is_none());
-    assert!(fake.state.lock().unwrap().alarms.is_empty(), "the alarm was unregistered");
+    assert!(
+        fake.state.lock().unwrap().alarms.is_empty(),
+        "the alarm was unregistered"
+    );
     // `deploy -f` never deletes.
     project.service.functions.shift_remove("fail");
-    let scope = Scope { functions: Some(vec!["time".into()]) };
-    let plan = provider.plan(&project.service, &packaged, &scope).await.unwrap();
-    assert!(plan.changes.iter().all(|c| c.action == Action::Unchanged), "{plan:#?}");
+    let scope = Scope {
+        functions: Some(vec!["time".into()]),
+    };
+    let plan = provider
+        .plan(&project.service, &packaged, &scope)
+        .await
+        .unwrap();
+    assert!(
+        plan.changes.iter().all(|c| c.action == Action::Unchanged),
+        "{plan:#?}"
+    );
 }
 
 #[tokio::test]
@@ -321,28 +506,56 @@ async fn invoke_returns_results_application_errors_and_logs() {
     let answer = invoke(&provider, service, "hello", json!({"name": "bob"}), true).await;
     assert_eq!(answer.outcome, Outcome::Success);
     let payload: Json = serde_json::from_str(&answer.payload).unwrap();
-    assert_eq!(payload, json!({"greeting": "hello bob", "greeting_param": "hi"}));
+    assert_eq!(
+        payload,
+        json!({"greeting": "hello bob", "greeting_param": "hi"})
+    );
     assert_eq!(answer.logs, ["saying hello to bob"]);
     assert!(answer.request_id.is_some() && answer.duration_ms.is_some());
 
     let answer = invoke(&provider, service, "fail", json!({"what": "luck"}), true).await;
     match &answer.outcome {
-        Outcome::FunctionError { kind, message, stack } => {
+        Outcome::FunctionError {
+            kind,
+            message,
+            stack,
+        } => {
             assert_eq!(kind, "ValueError");
             assert_eq!(message, "no luck");
             assert!(stack.iter().any(|f| f.contains("handler.py")), "{stack:?}");
         }
         other => panic!("expected a function error, got {other:?}"),
     }
-    assert!(answer.logs.iter().any(|l| l.contains("ValueError: no luck")), "{:?}", answer.logs);
+    assert!(
+        answer
+            .logs
+            .iter()
+            .any(|l| l.contains("ValueError: no luck")),
+        "{:?}",
+        answer.logs
+    );
 
     let answer = invoke(&provider, service, "chain", json!({"text": "a b c"}), false).await;
-    assert_eq!(serde_json::from_str::<Json>(&answer.payload).unwrap(), json!({"text": "c b a"}));
+    assert_eq!(
+        serde_json::from_str::<Json>(&answer.payload).unwrap(),
+        json!({"text": "c b a"})
+    );
     let answer = invoke(&provider, service, "env", json!({}), false).await;
-    assert_eq!(serde_json::from_str::<Json>(&answer.payload).unwrap(), json!({"table": "orders"}));
+    assert_eq!(
+        serde_json::from_str::<Json>(&answer.payload).unwrap(),
+        json!({"table": "orders"})
+    );
 
     let error = provider
-        .invoke(service, &InvokeRequest { function: "hello".into(), payload: "[1]".into(), with_logs: false, asynchronous: false })
+        .invoke(
+            service,
+            &InvokeRequest {
+                function: "hello".into(),
+                payload: "[1]".into(),
+                with_logs: false,
+                asynchronous: false,
+            },
+        )
         .await
         .unwrap_err();
     assert!(error.to_string().contains("JSON object"), "{error}");
@@ -359,13 +572,27 @@ async fn logs_come_in_time_order_and_tail_sees_each_record_once() {
     for name in ["ann", "bob"] {
         invoke(&provider, service, "hello", json!({"name": name}), false).await;
     }
-    let query = LogQuery { function: "hello".into(), since: Some(started - Duration::from_secs(1)), filter: None };
+    let query = LogQuery {
+        function: "hello".into(),
+        since: Some(started - Duration::from_secs(1)),
+        filter: None,
+    };
     let records = provider.logs(service, &query).await.unwrap();
     let messages: Vec<_> = records.iter().map(|r| r.message.as_str()).collect();
     assert_eq!(messages, ["saying hello to ann", "saying hello to bob"]);
-    assert!(records.windows(2).all(|w| w[0].timestamp_ms <= w[1].timestamp_ms));
+    assert!(
+        records
+            .windows(2)
+            .all(|w| w[0].timestamp_ms <= w[1].timestamp_ms)
+    );
     let filtered = provider
-        .logs(service, &LogQuery { filter: Some("bob".into()), ..query.clone() })
+        .logs(
+            service,
+            &LogQuery {
+                filter: Some("bob".into()),
+                ..query.clone()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(filtered.len(), 1);
@@ -373,9 +600,23 @@ async fn logs_come_in_time_order_and_tail_sees_each_record_once() {
     // Tail: ask again from the newest record seen; only the new line is new.
     let seen: std::collections::HashSet<String> = records.iter().map(|r| r.id.clone()).collect();
     invoke(&provider, service, "hello", json!({"name": "cy"}), false).await;
-    let since = SystemTime::UNIX_EPOCH + Duration::from_millis(records.last().unwrap().timestamp_ms as u64);
-    let again = provider.logs(service, &LogQuery { since: Some(since), ..query }).await.unwrap();
-    let fresh: Vec<_> = again.iter().filter(|r| !seen.contains(&r.id)).map(|r| r.message.as_str()).collect();
+    let since =
+        SystemTime::UNIX_EPOCH + Duration::from_millis(records.last().unwrap().timestamp_ms as u64);
+    let again = provider
+        .logs(
+            service,
+            &LogQuery {
+                since: Some(since),
+                ..query
+            },
+        )
+        .await
+        .unwrap();
+    let fresh: Vec<_> = again
+        .iter()
+        .filter(|r| !seen.contains(&r.id))
+        .map(|r| r.message.as_str())
+        .collect();
     assert_eq!(fresh, ["saying hello to cy"]);
 }
 
@@ -392,22 +633,42 @@ async fn info_lists_deployed_functions_and_remove_deletes_only_ours() {
     let info = provider.info(&project.service).await.unwrap();
     let mut names: Vec<_> = info.functions.iter().map(|f| f.name.as_str()).collect();
     names.sort();
-    assert_eq!(names, ["chain", "env", "fail", "hello", "join", "reverse", "split", "time"]);
+    assert_eq!(
+        names,
+        [
+            "chain", "env", "fail", "hello", "join", "reverse", "split", "time"
+        ]
+    );
     let hello = info.functions.iter().find(|f| f.name == "hello").unwrap();
     assert_eq!(hello.runtime.as_deref(), Some("python:3"));
     assert_eq!((hello.memory_size, hello.timeout), (Some(256), Some(10)));
     assert_eq!(hello.version.as_deref(), Some("0.0.1"));
     assert!(hello.code_sha256.is_some() && hello.last_modified.is_some());
     assert_eq!(info.endpoints.len(), 1);
-    assert!(info.endpoints[0].url.ends_with("/api/v1/web/guest/default/svc-dev-time/time"));
+    assert!(
+        info.endpoints[0]
+            .url
+            .ends_with("/api/v1/web/guest/default/svc-dev-time/time")
+    );
     assert_eq!(info.details["namespace"], "guest");
 
     let removed = provider.remove(&project.service).await.unwrap();
     assert_eq!(removed.len(), 8 + 2 + 2 + 1, "{removed:#?}");
     assert_eq!(fake.names("actions").len(), 230);
-    assert!(fake.names("triggers").is_empty() && fake.names("rules").is_empty() && fake.names("packages").is_empty());
+    assert!(
+        fake.names("triggers").is_empty()
+            && fake.names("rules").is_empty()
+            && fake.names("packages").is_empty()
+    );
     assert!(fake.state.lock().unwrap().alarms.is_empty());
-    assert!(provider.info(&project.service).await.unwrap().functions.is_empty());
+    assert!(
+        provider
+            .info(&project.service)
+            .await
+            .unwrap()
+            .functions
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -415,6 +676,12 @@ async fn faults_are_retried_and_bad_credentials_explained_without_the_key() {
     let fake = FakeOpenWhisk::start().await;
     let provider = provider_for(&fake, &fake.auth);
     let project = project();
+    // A function that left the manifest: the deploy deletes it (through a 503).
+    fake.seed(
+        "actions",
+        "svc-dev-old",
+        json!([{"key": "stratus:service", "value": "svc"}, {"key": "stratus:stage", "value": "dev"}]),
+    );
     fake.inject(Some("GET"), Fault::Status(429, Some(1)));
     fake.inject(Some("PUT"), Fault::Status(502, None));
     fake.inject(Some("PUT"), Fault::Status(500, None));
@@ -423,8 +690,13 @@ async fn faults_are_retried_and_bad_credentials_explained_without_the_key() {
     fake.inject(Some("GET"), Fault::Slow(Duration::from_secs(5)));
     let started = std::time::Instant::now();
     deploy(&provider, &project).await;
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was honoured");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured"
+    );
     assert!(fake.entity("actions", "svc-dev-hello").is_some());
+    assert!(fake.entity("actions", "svc-dev-old").is_none());
+    assert_eq!(fake.pending_faults(), 0, "every injected fault was met");
     // A blocking invoke refused with 429 is retried (it never ran).
     fake.inject(Some("POST"), Fault::Status(429, None));
     let answer = invoke(&provider, &project.service, "hello", json!({}), false).await;
@@ -433,19 +705,42 @@ async fn faults_are_retried_and_bad_credentials_explained_without_the_key() {
     fake.inject(Some("POST"), Fault::Status(502, None));
     let before = fake.state.lock().unwrap().activations.len();
     let error = provider
-        .invoke(&project.service, &InvokeRequest { function: "hello".into(), payload: "{}".into(), with_logs: false, asynchronous: false })
-        .await;
-    assert!(error.is_ok() || error.is_err());
-    assert_eq!(fake.state.lock().unwrap().activations.len(), before, "the faulted POST never reached the action");
+        .invoke(
+            &project.service,
+            &InvokeRequest {
+                function: "hello".into(),
+                payload: "{}".into(),
+                with_logs: false,
+                asynchronous: false,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("502"), "{error:#}");
+    assert_eq!(
+        fake.state.lock().unwrap().activations.len(),
+        before,
+        "the faulted POST never reached the action and was not sent again"
+    );
+    assert_eq!(fake.pending_faults(), 0, "every injected fault was met");
 
     let wrong = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:WRONGWRONGWRONGWRONGWRONGWRONG";
     let intruder = provider_for(&fake, wrong);
     let packaged = package(&project, &intruder);
-    let error = intruder.plan(&project.service, &packaged, &Scope::default()).await.unwrap_err();
+    let error = intruder
+        .plan(&project.service, &packaged, &Scope::default())
+        .await
+        .unwrap_err();
     let text = format!("{error:#}");
-    assert!(text.contains("401") && text.contains("The supplied authentication is invalid"), "{text}");
+    assert!(
+        text.contains("401") && text.contains("The supplied authentication is invalid"),
+        "{text}"
+    );
     assert!(text.contains("help:"), "{text}");
-    assert!(!text.contains("WRONGWRONG") && !text.contains(&fake.auth), "{text}");
+    assert!(
+        !text.contains("WRONGWRONG") && !text.contains(&fake.auth),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -456,12 +751,34 @@ async fn check_reports_every_unmappable_key() {
     let functions = &mut project.service.functions;
     functions.get_mut("hello").unwrap().runtime = Some(Runtime::parse("java8"));
     functions.get_mut("fail").unwrap().image = Some("repo/image:1".into());
-    functions.get_mut("time").unwrap().events.push(Event::Other { kind: "s3".into(), config: json!("bucket") });
-    functions.get_mut("join").unwrap().events.push(Event::Schedule(ScheduleEvent { expression: "rate(3 days)".into(), enabled: true, input: None }));
-    functions.get_mut("chain").unwrap().extra.insert("sequence".into(), json!([]));
+    functions
+        .get_mut("time")
+        .unwrap()
+        .events
+        .push(Event::Other {
+            kind: "s3".into(),
+            config: json!("bucket"),
+        });
+    functions
+        .get_mut("join")
+        .unwrap()
+        .events
+        .push(Event::Schedule(ScheduleEvent {
+            expression: "rate(3 days)".into(),
+            enabled: true,
+            input: None,
+        }));
+    functions
+        .get_mut("chain")
+        .unwrap()
+        .extra
+        .insert("sequence".into(), json!([]));
     functions.get_mut("split").unwrap().memory_size = Some(64);
     let diagnostics = provider.check(&project.service, &Scope::default());
-    let keys: Vec<_> = diagnostics.errors().filter_map(|d| d.key.as_deref()).collect();
+    let keys: Vec<_> = diagnostics
+        .errors()
+        .filter_map(|d| d.key.as_deref())
+        .collect();
     assert_eq!(
         keys,
         [
@@ -488,7 +805,11 @@ fn generated_entry_files_do_not_depend_on_the_function() {
     };
     let provider = OpenWhiskProvider::new(config, HttpConfig::default()).unwrap();
     let service = &project.service;
-    let files = |name: &str| provider.generated_files(service, &service.functions[name]).unwrap();
+    let files = |name: &str| {
+        provider
+            .generated_files(service, &service.functions[name])
+            .unwrap()
+    };
     assert_eq!(files("split"), files("join"));
     assert_eq!(files("hello")[0].path, "__main__.py");
     assert!(files("chain").is_empty(), "sequences have no code");

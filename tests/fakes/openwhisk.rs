@@ -76,29 +76,53 @@ type Reply = Result<Response<Full<Bytes>>, std::io::Error>;
 impl FakeOpenWhisk {
     /// Starts a controller for namespace `guest`.
     pub async fn start() -> FakeOpenWhisk {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let auth = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP".to_string();
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = Arc::new(Shared { auth: auth.clone(), namespace: "guest".into(), state: state.clone() });
+        let shared = Arc::new(Shared {
+            auth: auth.clone(),
+            namespace: "guest".into(),
+            state: state.clone(),
+        });
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| handle(shared.clone(), request));
+                    let service =
+                        hyper::service::service_fn(move |request| handle(shared.clone(), request));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
             }
         });
-        FakeOpenWhisk { url, auth, namespace: "guest".into(), state, task }
+        FakeOpenWhisk {
+            url,
+            auth,
+            namespace: "guest".into(),
+            state,
+            task,
+        }
     }
 
     /// The next request (of `method`, when given) meets `fault`.
     pub fn inject(&self, method: Option<&str>, fault: Fault) {
-        self.state.lock().unwrap().faults.push_back((method.map(str::to_string), fault));
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .push_back((method.map(str::to_string), fault));
+    }
+
+    /// Faults injected but not met yet.
+    pub fn pending_faults(&self) -> usize {
+        self.state.lock().unwrap().faults.len()
     }
 
     /// How many non-GET requests were made.
@@ -108,13 +132,23 @@ impl FakeOpenWhisk {
 
     /// A stored entity.
     pub fn entity(&self, collection: &str, name: &str) -> Option<Json> {
-        self.state.lock().unwrap().entities.get(collection)?.get(name).cloned()
+        self.state
+            .lock()
+            .unwrap()
+            .entities
+            .get(collection)?
+            .get(name)
+            .cloned()
     }
 
     /// Names in a collection.
     pub fn names(&self, collection: &str) -> Vec<String> {
         let state = self.state.lock().unwrap();
-        state.entities.get(collection).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        state
+            .entities
+            .get(collection)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Stores an entity directly (another tool's, or another stage's).
@@ -123,12 +157,19 @@ impl FakeOpenWhisk {
             "annotations": annotations, "exec": {"kind": "nodejs:20", "binary": false}, "limits": {"timeout": 60000, "memory": 256},
             "parameters": [], "updated": now_ms()});
         let mut state = self.state.lock().unwrap();
-        state.entities.entry(collection.to_string()).or_default().insert(name.to_string(), record);
+        state
+            .entities
+            .entry(collection.to_string())
+            .or_default()
+            .insert(name.to_string(), record);
     }
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
 }
 
 fn reply(status: u16, body: &Json) -> Reply {
@@ -147,11 +188,7 @@ fn error(status: u16, message: &str) -> Reply {
 async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Reply {
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
-    let query: BTreeMap<String, String> = request
-        .uri()
-        .query()
-        .map(|q| url_pairs(q))
-        .unwrap_or_default();
+    let query: BTreeMap<String, String> = request.uri().query().map(url_pairs).unwrap_or_default();
     let authorized = request
         .headers()
         .get("authorization")
@@ -159,7 +196,12 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Reply {
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
         .is_some_and(|decoded| decoded == shared.auth.as_bytes());
-    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let body: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
 
     if let Some(rest) = path.strip_prefix("/api/v1/web/") {
@@ -168,20 +210,41 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Reply {
     let fault = {
         let mut state = shared.state.lock().unwrap();
         state.requests.push(format!("{method} {path}"));
-        let position = state.faults.iter().position(|(m, _)| m.as_deref().is_none_or(|m| m == method));
-        position.and_then(|i| state.faults.remove(i)).map(|(_, fault)| fault)
+        let position = state
+            .faults
+            .iter()
+            .position(|(m, _)| m.as_deref().is_none_or(|m| m == method));
+        position
+            .and_then(|i| state.faults.remove(i))
+            .map(|(_, fault)| fault)
     };
     match fault {
-        Some(Fault::Drop) => return Err(std::io::Error::other("connection dropped by fault injection")),
+        Some(Fault::Drop) => {
+            return Err(std::io::Error::other(
+                "connection dropped by fault injection",
+            ));
+        }
         Some(Fault::Status(429, retry_after)) => {
-            let mut response = error(429, "Too many requests in the last minute (count: 61, allowed: 60).")?;
+            let mut response = error(
+                429,
+                "Too many requests in the last minute (count: 61, allowed: 60).",
+            )?;
             if let Some(seconds) = retry_after {
-                response.headers_mut().insert("retry-after", seconds.to_string().parse().expect("digits"));
+                response
+                    .headers_mut()
+                    .insert("retry-after", seconds.to_string().parse().expect("digits"));
             }
             return Ok(response);
         }
-        Some(Fault::Status(502, _)) => return error(502, "The server is currently unavailable (because it is overloaded or down for maintenance)."),
-        Some(Fault::Status(status, _)) => return error(status, "The server encountered an internal error."),
+        Some(Fault::Status(502, _)) => {
+            return error(
+                502,
+                "The server is currently unavailable (because it is overloaded or down for maintenance).",
+            );
+        }
+        Some(Fault::Status(status, _)) => {
+            return error(status, "The server encountered an internal error.");
+        }
         Some(Fault::Slow(pause)) => tokio::time::sleep(pause).await,
         None => {}
     }
@@ -199,11 +262,17 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Reply {
         return reply(200, &json!([shared.namespace]));
     }
     let namespace = segments[0];
-    if namespace == "whisk.system" && segments.get(1) == Some(&"actions") && segments[2..].join("/") == "alarms/alarm" {
+    if namespace == "whisk.system"
+        && segments.get(1) == Some(&"actions")
+        && segments[2..].join("/") == "alarms/alarm"
+    {
         return alarm(&shared, body);
     }
     if namespace != "_" && namespace != shared.namespace {
-        return error(403, &format!("The supplied authentication is not authorized to access '{namespace}'."));
+        return error(
+            403,
+            &format!("The supplied authentication is not authorized to access '{namespace}'."),
+        );
     }
     let Some(collection) = segments.get(1).copied() else {
         return error(404, "The requested resource does not exist.");
@@ -212,9 +281,18 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Reply {
     match (collection, method.as_str(), name.is_empty()) {
         ("activations", "GET", true) => list_activations(&shared, &query),
         ("activations", "GET", false) => get_activation(&shared, &name),
-        ("actions" | "triggers" | "rules" | "packages", "GET", true) => list(&shared, collection, &query),
+        ("actions" | "triggers" | "rules" | "packages", "GET", true) => {
+            list(&shared, collection, &query)
+        }
         ("actions" | "triggers" | "rules" | "packages", "GET", false) => {
-            let found = shared.state.lock().unwrap().entities.get(collection).and_then(|m| m.get(&name)).cloned();
+            let found = shared
+                .state
+                .lock()
+                .unwrap()
+                .entities
+                .get(collection)
+                .and_then(|m| m.get(&name))
+                .cloned();
             match found {
                 Some(mut record) => {
                     if query.get("code").map(String::as_str) == Some("false") {
@@ -227,9 +305,17 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Reply {
                 None => error(404, "The requested resource does not exist."),
             }
         }
-        ("actions" | "triggers" | "rules" | "packages", "PUT", false) => put(&shared, collection, &name, &query, body),
+        ("actions" | "triggers" | "rules" | "packages", "PUT", false) => {
+            put(&shared, collection, &name, &query, body)
+        }
         ("actions" | "triggers" | "rules" | "packages", "DELETE", false) => {
-            let removed = shared.state.lock().unwrap().entities.get_mut(collection).and_then(|m| m.remove(&name));
+            let removed = shared
+                .state
+                .lock()
+                .unwrap()
+                .entities
+                .get_mut(collection)
+                .and_then(|m| m.remove(&name));
             match removed {
                 Some(record) => reply(200, &record),
                 None => error(404, "The requested resource does not exist."),
@@ -255,7 +341,8 @@ fn decode(text: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16) {
+            if let Ok(byte) = u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16)
+            {
                 out.push(byte);
                 i += 3;
                 continue;
@@ -268,9 +355,19 @@ fn decode(text: &str) -> String {
 }
 
 fn page(items: Vec<Json>, query: &BTreeMap<String, String>) -> Vec<Json> {
-    let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(30);
-    let limit = if limit == 0 || limit > 200 { 200 } else { limit };
-    let skip = query.get("skip").and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(30);
+    let limit = if limit == 0 || limit > 200 {
+        200
+    } else {
+        limit
+    };
+    let skip = query
+        .get("skip")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(0);
     items.into_iter().skip(skip).take(limit).collect()
 }
 
@@ -300,11 +397,32 @@ fn list(shared: &Shared, collection: &str, query: &BTreeMap<String, String>) -> 
     reply(200, &Json::Array(page(items, query)))
 }
 
-const KINDS: &[&str] = &["nodejs:18", "nodejs:20", "nodejs:22", "nodejs:default", "python:3", "python:3.10", "python:3.11", "python:3.12", "python:default", "sequence"];
+const KINDS: &[&str] = &[
+    "nodejs:18",
+    "nodejs:20",
+    "nodejs:22",
+    "nodejs:default",
+    "python:3",
+    "python:3.10",
+    "python:3.11",
+    "python:3.12",
+    "python:default",
+    "sequence",
+];
 
-fn put(shared: &Shared, collection: &str, name: &str, query: &BTreeMap<String, String>, body: Json) -> Reply {
+fn put(
+    shared: &Shared,
+    collection: &str,
+    name: &str,
+    query: &BTreeMap<String, String>,
+    body: Json,
+) -> Reply {
     let mut state = shared.state.lock().unwrap();
-    let existing = state.entities.get(collection).and_then(|m| m.get(name)).cloned();
+    let existing = state
+        .entities
+        .get(collection)
+        .and_then(|m| m.get(name))
+        .cloned();
     let overwrite = query.get("overwrite").map(String::as_str) == Some("true");
     if existing.is_some() && !overwrite {
         return error(409, "resource already exists");
@@ -324,26 +442,58 @@ fn put(shared: &Shared, collection: &str, name: &str, query: &BTreeMap<String, S
     });
     match collection {
         "actions" => {
-            let kind = body.pointer("/exec/kind").and_then(Json::as_str).unwrap_or("");
+            let kind = body
+                .pointer("/exec/kind")
+                .and_then(Json::as_str)
+                .unwrap_or("");
             if !KINDS.contains(&kind) {
-                return error(400, &format!("kind '{kind}' not in Set({})", KINDS.join(", ")));
+                return error(
+                    400,
+                    &format!("kind '{kind}' not in Set({})", KINDS.join(", ")),
+                );
             }
             if kind == "sequence" {
-                for component in body.pointer("/exec/components").and_then(Json::as_array).into_iter().flatten() {
+                for component in body
+                    .pointer("/exec/components")
+                    .and_then(Json::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let component = component.as_str().unwrap_or("");
-                    let short = component.trim_start_matches('/').split_once('/').map(|(_, n)| n).unwrap_or("");
-                    if state.entities.get("actions").and_then(|m| m.get(short)).is_none() {
+                    let short = component
+                        .trim_start_matches('/')
+                        .split_once('/')
+                        .map(|(_, n)| n)
+                        .unwrap_or("");
+                    if state
+                        .entities
+                        .get("actions")
+                        .and_then(|m| m.get(short))
+                        .is_none()
+                    {
                         return error(400, "Sequence component does not exist.");
                     }
                 }
             }
-            let memory = body.pointer("/limits/memory").and_then(Json::as_u64).unwrap_or(256);
+            let memory = body
+                .pointer("/limits/memory")
+                .and_then(Json::as_u64)
+                .unwrap_or(256);
             if !(128..=512).contains(&memory) {
-                return error(400, &format!("memory {memory} MB below allowed threshold of 128 MB or exceeds allowed threshold of 512 MB"));
+                return error(
+                    400,
+                    &format!(
+                        "memory {memory} MB below allowed threshold of 128 MB or exceeds allowed threshold of 512 MB"
+                    ),
+                );
             }
-            let timeout = body.pointer("/limits/timeout").and_then(Json::as_u64).unwrap_or(60000);
+            let timeout = body
+                .pointer("/limits/timeout")
+                .and_then(Json::as_u64)
+                .unwrap_or(60000);
             record["exec"] = body.get("exec").cloned().unwrap_or(json!({}));
-            record["limits"] = json!({"timeout": timeout, "memory": memory, "logs": 10, "concurrency": 1});
+            record["limits"] =
+                json!({"timeout": timeout, "memory": memory, "logs": 10, "concurrency": 1});
             let language = kind.split(':').next().unwrap_or(kind);
             if let Some(annotations) = record["annotations"].as_array_mut() {
                 annotations.push(json!({"key": "exec", "value": language}));
@@ -351,19 +501,43 @@ fn put(shared: &Shared, collection: &str, name: &str, query: &BTreeMap<String, S
             }
         }
         "rules" => {
-            let short = |field: &str| body.get(field).and_then(Json::as_str).unwrap_or("").trim_start_matches('/').split_once('/').map(|(_, n)| n.to_string()).unwrap_or_default();
+            let short = |field: &str| {
+                body.get(field)
+                    .and_then(Json::as_str)
+                    .unwrap_or("")
+                    .trim_start_matches('/')
+                    .split_once('/')
+                    .map(|(_, n)| n.to_string())
+                    .unwrap_or_default()
+            };
             let (trigger, action) = (short("trigger"), short("action"));
-            if state.entities.get("triggers").and_then(|m| m.get(&trigger)).is_none() || state.entities.get("actions").and_then(|m| m.get(&action)).is_none() {
+            if state
+                .entities
+                .get("triggers")
+                .and_then(|m| m.get(&trigger))
+                .is_none()
+                || state
+                    .entities
+                    .get("actions")
+                    .and_then(|m| m.get(&action))
+                    .is_none()
+            {
                 return error(404, "The requested resource does not exist.");
             }
-            record["trigger"] = json!({"namespace": shared.namespace, "name": trigger, "path": shared.namespace});
-            record["action"] = json!({"namespace": shared.namespace, "name": action, "path": shared.namespace});
+            record["trigger"] =
+                json!({"namespace": shared.namespace, "name": trigger, "path": shared.namespace});
+            record["action"] =
+                json!({"namespace": shared.namespace, "name": action, "path": shared.namespace});
             record["status"] = json!("active");
         }
         "triggers" => record["limits"] = json!({}),
         _ => {}
     }
-    state.entities.entry(collection.to_string()).or_default().insert(name.to_string(), record.clone());
+    state
+        .entities
+        .entry(collection.to_string())
+        .or_default()
+        .insert(name.to_string(), record.clone());
     if let Some(exec) = record.get_mut("exec").and_then(Json::as_object_mut) {
         exec.remove("code");
     }
@@ -373,13 +547,23 @@ fn put(shared: &Shared, collection: &str, name: &str, query: &BTreeMap<String, S
 fn alarm(shared: &Shared, body: Json) -> Reply {
     let mut state = shared.state.lock().unwrap();
     if body.get("authKey").and_then(Json::as_str) != Some(shared.auth.as_str()) {
-        return reply(200, &json!({"response": {"success": false, "status": "application error", "result": {"error": "The supplied authKey is invalid"}}}));
+        return reply(
+            200,
+            &json!({"response": {"success": false, "status": "application error", "result": {"error": "The supplied authKey is invalid"}}}),
+        );
     }
-    let trigger = body.get("triggerName").and_then(Json::as_str).unwrap_or("").to_string();
+    let trigger = body
+        .get("triggerName")
+        .and_then(Json::as_str)
+        .unwrap_or("")
+        .to_string();
     match body.get("lifecycleEvent").and_then(Json::as_str) {
         Some("CREATE") => {
             if body.get("cron").and_then(Json::as_str).is_none() {
-                return reply(200, &json!({"response": {"success": false, "status": "application error", "result": {"error": "alarms trigger feed is missing the cron parameter"}}}));
+                return reply(
+                    200,
+                    &json!({"response": {"success": false, "status": "application error", "result": {"error": "alarms trigger feed is missing the cron parameter"}}}),
+                );
             }
             state.alarms.insert(trigger, body);
         }
@@ -388,37 +572,66 @@ fn alarm(shared: &Shared, body: Json) -> Reply {
         }
         _ => {}
     }
-    reply(200, &json!({"response": {"success": true, "status": "success", "result": {}}}))
+    reply(
+        200,
+        &json!({"response": {"success": true, "status": "success", "result": {}}}),
+    )
 }
 
 async fn execute(shared: &Shared, name: &str, params: Json) -> Option<Json> {
-    let action = shared.state.lock().unwrap().entities.get("actions").and_then(|m| m.get(name)).cloned()?;
+    let action = shared
+        .state
+        .lock()
+        .unwrap()
+        .entities
+        .get("actions")
+        .and_then(|m| m.get(name))
+        .cloned()?;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let start = now_ms();
     let fq = format!("/{}/{name}", shared.namespace);
-    let (status, result, logs) = if action.pointer("/exec/kind").and_then(Json::as_str) == Some("sequence") {
-        let mut value = params;
-        let mut ids = Vec::new();
-        let mut status = "success";
-        for component in action.pointer("/exec/components").and_then(Json::as_array).cloned().unwrap_or_default() {
-            let short = component.as_str().unwrap_or("").trim_start_matches('/').split_once('/').map(|(_, n)| n.to_string()).unwrap_or_default();
-            let Some(record) = Box::pin(execute(shared, &short, value.clone())).await else {
-                status = "application error";
-                value = json!({"error": format!("Sequence component does not exist: {short}")});
-                break;
-            };
-            ids.push(json!(record["activationId"]));
-            value = record.pointer("/response/result").cloned().unwrap_or(Json::Null);
-            if record.pointer("/response/success") != Some(&json!(true)) {
-                status = "application error";
-                break;
+    let (status, result, logs) =
+        if action.pointer("/exec/kind").and_then(Json::as_str) == Some("sequence") {
+            let mut value = params;
+            let mut ids = Vec::new();
+            let mut status = "success";
+            for component in action
+                .pointer("/exec/components")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                let short = component
+                    .as_str()
+                    .unwrap_or("")
+                    .trim_start_matches('/')
+                    .split_once('/')
+                    .map(|(_, n)| n.to_string())
+                    .unwrap_or_default();
+                let Some(record) = Box::pin(execute(shared, &short, value.clone())).await else {
+                    status = "application error";
+                    value = json!({"error": format!("Sequence component does not exist: {short}")});
+                    break;
+                };
+                ids.push(json!(record["activationId"]));
+                value = record
+                    .pointer("/response/result")
+                    .cloned()
+                    .unwrap_or(Json::Null);
+                if record.pointer("/response/success") != Some(&json!(true)) {
+                    status = "application error";
+                    break;
+                }
             }
-        }
-        (status, value, ids)
-    } else {
-        let run = run_action(&action, params, &fq, &id).await;
-        (run.status, run.result, run.logs.into_iter().map(Json::String).collect())
-    };
+            (status, value, ids)
+        } else {
+            let run = run_action(&action, params, &fq, &id).await;
+            (
+                run.status,
+                run.result,
+                run.logs.into_iter().map(Json::String).collect(),
+            )
+        };
     let end = now_ms();
     let record = json!({
         "namespace": shared.namespace, "name": name, "version": action["version"], "subject": "guest", "publish": false,
@@ -427,12 +640,30 @@ async fn execute(shared: &Shared, name: &str, params: Json) -> Option<Json> {
         "logs": logs,
         "annotations": [{"key": "path", "value": format!("{}/{name}", shared.namespace)}, {"key": "kind", "value": action.pointer("/exec/kind").cloned().unwrap_or(Json::Null)}],
     });
-    shared.state.lock().unwrap().activations.push(record.clone());
+    shared
+        .state
+        .lock()
+        .unwrap()
+        .activations
+        .push(record.clone());
     Some(record)
 }
 
-async fn invoke(shared: &Arc<Shared>, name: &str, query: &BTreeMap<String, String>, body: Json) -> Reply {
-    if shared.state.lock().unwrap().entities.get("actions").and_then(|m| m.get(name)).is_none() {
+async fn invoke(
+    shared: &Arc<Shared>,
+    name: &str,
+    query: &BTreeMap<String, String>,
+    body: Json,
+) -> Reply {
+    if shared
+        .state
+        .lock()
+        .unwrap()
+        .entities
+        .get("actions")
+        .and_then(|m| m.get(name))
+        .is_none()
+    {
         return error(404, "The requested resource does not exist.");
     }
     let params = if body.is_object() { body } else { json!({}) };
@@ -449,40 +680,73 @@ async fn invoke(shared: &Arc<Shared>, name: &str, query: &BTreeMap<String, Strin
     let success = record.pointer("/response/success") == Some(&json!(true));
     let status = if success { 200 } else { 502 };
     let body = if query.get("result").map(String::as_str) == Some("true") {
-        record.pointer("/response/result").cloned().unwrap_or(Json::Null)
+        record
+            .pointer("/response/result")
+            .cloned()
+            .unwrap_or(Json::Null)
     } else {
         record.clone()
     };
     let mut response = reply(status, &body)?;
     let id = record["activationId"].as_str().unwrap_or("").to_string();
-    response.headers_mut().insert("x-openwhisk-activation-id", id.parse().expect("hex id"));
+    response
+        .headers_mut()
+        .insert("x-openwhisk-activation-id", id.parse().expect("hex id"));
     Ok(response)
 }
 
 async fn fire(shared: &Arc<Shared>, trigger: &str, body: Json) -> Reply {
     let rules: Vec<Json> = {
         let state = shared.state.lock().unwrap();
-        if state.entities.get("triggers").and_then(|m| m.get(trigger)).is_none() {
+        if state
+            .entities
+            .get("triggers")
+            .and_then(|m| m.get(trigger))
+            .is_none()
+        {
             return error(404, "The requested resource does not exist.");
         }
-        state.entities.get("rules").map(|m| m.values().filter(|r| r.pointer("/trigger/name").and_then(Json::as_str) == Some(trigger)).cloned().collect()).unwrap_or_default()
+        state
+            .entities
+            .get("rules")
+            .map(|m| {
+                m.values()
+                    .filter(|r| r.pointer("/trigger/name").and_then(Json::as_str) == Some(trigger))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     for rule in rules {
-        let action = rule.pointer("/action/name").and_then(Json::as_str).unwrap_or("").to_string();
+        let action = rule
+            .pointer("/action/name")
+            .and_then(Json::as_str)
+            .unwrap_or("")
+            .to_string();
         execute(shared, &action, body.clone()).await;
     }
-    reply(202, &json!({"activationId": uuid::Uuid::new_v4().simple().to_string()}))
+    reply(
+        202,
+        &json!({"activationId": uuid::Uuid::new_v4().simple().to_string()}),
+    )
 }
 
 fn list_activations(shared: &Shared, query: &BTreeMap<String, String>) -> Reply {
     let state = shared.state.lock().unwrap();
-    let since = query.get("since").and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    let since = query
+        .get("since")
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(0);
     let docs = query.get("docs").map(String::as_str) == Some("true");
     let items: Vec<Json> = state
         .activations
         .iter()
         .rev()
-        .filter(|a| query.get("name").is_none_or(|n| a["name"].as_str() == Some(n)))
+        .filter(|a| {
+            query
+                .get("name")
+                .is_none_or(|n| a["name"].as_str() == Some(n))
+        })
         .filter(|a| a["start"].as_u64().unwrap_or(0) >= since)
         .map(|a| {
             let mut a = a.clone();
@@ -501,23 +765,43 @@ fn get_activation(shared: &Shared, path: &str) -> Reply {
         None => (path, false),
     };
     let state = shared.state.lock().unwrap();
-    match state.activations.iter().find(|a| a["activationId"].as_str() == Some(id)) {
+    match state
+        .activations
+        .iter()
+        .find(|a| a["activationId"].as_str() == Some(id))
+    {
         Some(record) if logs_only => reply(200, &json!({"logs": record["logs"]})),
         Some(record) => reply(200, record),
         None => error(404, "The requested resource does not exist."),
     }
 }
 
-async fn web(shared: &Arc<Shared>, method: &str, rest: &str, query: &BTreeMap<String, String>, body: Json) -> Reply {
+async fn web(
+    shared: &Arc<Shared>,
+    method: &str,
+    rest: &str,
+    query: &BTreeMap<String, String>,
+    body: Json,
+) -> Reply {
     let parts: Vec<&str> = rest.splitn(4, '/').collect();
     if parts.len() < 3 || parts[1] != "default" {
         return error(404, "The requested resource does not exist.");
     }
     let action = parts[2];
     let path = parts.get(3).map(|p| format!("/{p}")).unwrap_or_default();
-    let exported = shared.state.lock().unwrap().entities.get("actions").and_then(|m| m.get(action)).is_some_and(|a| {
-        a["annotations"].as_array().is_some_and(|list| list.iter().any(|e| e["key"] == "web-export" && e["value"] == json!(true)))
-    });
+    let exported = shared
+        .state
+        .lock()
+        .unwrap()
+        .entities
+        .get("actions")
+        .and_then(|m| m.get(action))
+        .is_some_and(|a| {
+            a["annotations"].as_array().is_some_and(|list| {
+                list.iter()
+                    .any(|e| e["key"] == "web-export" && e["value"] == json!(true))
+            })
+        });
     if !exported {
         return error(404, "The requested resource does not exist.");
     }
@@ -529,15 +813,24 @@ async fn web(shared: &Arc<Shared>, method: &str, rest: &str, query: &BTreeMap<St
     let Some(record) = execute(shared, action, params).await else {
         return error(404, "The requested resource does not exist.");
     };
-    let result = record.pointer("/response/result").cloned().unwrap_or(Json::Null);
+    let result = record
+        .pointer("/response/result")
+        .cloned()
+        .unwrap_or(Json::Null);
     if record.pointer("/response/success") != Some(&json!(true)) {
         return reply(502, &result);
     }
-    let status = result.get("statusCode").and_then(Json::as_u64).unwrap_or(200) as u16;
+    let status = result
+        .get("statusCode")
+        .and_then(Json::as_u64)
+        .unwrap_or(200) as u16;
     let text = match result.get("body") {
         Some(Json::String(text)) => text.clone(),
         Some(other) => other.to_string(),
         None => String::new(),
     };
-    Ok(Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK)).body(Full::new(Bytes::from(text))).expect("valid response"))
+    Ok(Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+        .body(Full::new(Bytes::from(text)))
+        .expect("valid response"))
 }

@@ -47,7 +47,12 @@ pub struct RunResult {
 }
 
 /// Runs the code action `action` (its stored record) with `params`.
-pub async fn run_action(action: &Json, params: Json, fq_name: &str, activation_id: &str) -> RunResult {
+pub async fn run_action(
+    action: &Json,
+    params: Json,
+    fq_name: &str,
+    activation_id: &str,
+) -> RunResult {
     match run(action, params, fq_name, activation_id).await {
         Ok(result) => result,
         Err(error) => RunResult {
@@ -58,18 +63,36 @@ pub async fn run_action(action: &Json, params: Json, fq_name: &str, activation_i
     }
 }
 
-async fn run(action: &Json, mut params: Json, fq_name: &str, activation_id: &str) -> Result<RunResult, String> {
-    let kind = action.pointer("/exec/kind").and_then(Json::as_str).unwrap_or("");
-    let main = action.pointer("/exec/main").and_then(Json::as_str).unwrap_or("main").to_string();
-    let code = action.pointer("/exec/code").and_then(Json::as_str).unwrap_or("");
+async fn run(
+    action: &Json,
+    mut params: Json,
+    fq_name: &str,
+    activation_id: &str,
+) -> Result<RunResult, String> {
+    let kind = action
+        .pointer("/exec/kind")
+        .and_then(Json::as_str)
+        .unwrap_or("");
+    let main = action
+        .pointer("/exec/main")
+        .and_then(Json::as_str)
+        .unwrap_or("main")
+        .to_string();
+    let code = action
+        .pointer("/exec/code")
+        .and_then(Json::as_str)
+        .unwrap_or("");
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(code)
         .map_err(|e| format!("code is not base64: {e}"))?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| format!("not a zip: {e}"))?;
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| format!("not a zip: {e}"))?;
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index).map_err(|e| e.to_string())?;
-        let Some(relative) = entry.enclosed_name() else { continue };
+        let Some(relative) = entry.enclosed_name() else {
+            continue;
+        };
         let target = dir.path().join(relative);
         if entry.is_dir() {
             std::fs::create_dir_all(&target).map_err(|e| e.to_string())?;
@@ -79,16 +102,36 @@ async fn run(action: &Json, mut params: Json, fq_name: &str, activation_id: &str
             std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
         }
         let mut contents = Vec::new();
-        entry.read_to_end(&mut contents).map_err(|e| e.to_string())?;
+        entry
+            .read_to_end(&mut contents)
+            .map_err(|e| e.to_string())?;
         std::fs::write(&target, contents).map_err(|e| e.to_string())?;
     }
-    let timeout_ms = action.pointer("/limits/timeout").and_then(Json::as_u64).unwrap_or(60_000);
+    let timeout_ms = action
+        .pointer("/limits/timeout")
+        .and_then(Json::as_u64)
+        .unwrap_or(60_000);
     let mut env: Vec<(String, String)> = Vec::new();
-    for parameter in action.get("parameters").and_then(Json::as_array).into_iter().flatten() {
-        let key = parameter.get("key").and_then(Json::as_str).unwrap_or("").to_string();
+    for parameter in action
+        .get("parameters")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let key = parameter
+            .get("key")
+            .and_then(Json::as_str)
+            .unwrap_or("")
+            .to_string();
         let value = parameter.get("value").cloned().unwrap_or(Json::Null);
         if parameter.get("init").and_then(Json::as_bool) == Some(true) {
-            env.push((key, value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string())));
+            env.push((
+                key,
+                value
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| value.to_string()),
+            ));
         } else if let Some(map) = params.as_object_mut() {
             map.entry(key).or_insert(value);
         }
@@ -101,7 +144,11 @@ async fn run(action: &Json, mut params: Json, fq_name: &str, activation_id: &str
     } else {
         return Err(format!("kind {kind} cannot run here"));
     };
-    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() + u128::from(timeout_ms);
+    let deadline = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+        + u128::from(timeout_ms);
     let mut command = tokio::process::Command::new(program);
     command
         .arg(if program == "python3" { "-c" } else { "-e" })
@@ -117,14 +164,24 @@ async fn run(action: &Json, mut params: Json, fq_name: &str, activation_id: &str
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|e| format!("cannot start {program}: {e}"))?;
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
     let logs = Arc::new(Mutex::new(Vec::new()));
     let mut readers = Vec::new();
     if let Some(stdout) = child.stdout.take() {
-        readers.push(tokio::spawn(collect(BufReader::new(stdout), "stdout", logs.clone())));
+        readers.push(tokio::spawn(collect(
+            BufReader::new(stdout),
+            "stdout",
+            logs.clone(),
+        )));
     }
     if let Some(stderr) = child.stderr.take() {
-        readers.push(tokio::spawn(collect(BufReader::new(stderr), "stderr", logs.clone())));
+        readers.push(tokio::spawn(collect(
+            BufReader::new(stderr),
+            "stderr",
+            logs.clone(),
+        )));
     }
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(params.to_string().as_bytes()).await;
@@ -160,14 +217,28 @@ async fn run(action: &Json, mut params: Json, fq_name: &str, activation_id: &str
             logs,
         });
     }
-    let status = if result.get("error").is_some() { "application error" } else { "success" };
-    Ok(RunResult { status, result, logs })
+    let status = if result.get("error").is_some() {
+        "application error"
+    } else {
+        "success"
+    };
+    Ok(RunResult {
+        status,
+        result,
+        logs,
+    })
 }
 
-async fn collect<R: tokio::io::AsyncRead + Unpin>(reader: BufReader<R>, stream: &'static str, into: Arc<Mutex<Vec<String>>>) {
+async fn collect<R: tokio::io::AsyncRead + Unpin>(
+    reader: BufReader<R>,
+    stream: &'static str,
+    into: Arc<Mutex<Vec<String>>>,
+) {
     let mut lines = reader.lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let stamp = humantime::format_rfc3339_nanos(SystemTime::now());
-        into.lock().unwrap().push(format!("{stamp} {stream}: {line}"));
+        into.lock()
+            .unwrap()
+            .push(format!("{stamp} {stream}: {line}"));
     }
 }

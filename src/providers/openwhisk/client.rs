@@ -237,7 +237,9 @@ impl OwClient {
             .get("x-openwhisk-activation-id")
             .and_then(|value| value.to_str().ok())
             .map(str::to_string);
-        if !matches!(status, 200 | 202 | 502) {
+        // A 502 without an activation id comes from a gateway, not from the action.
+        let from_action = status != 502 || header_id.is_some();
+        if !matches!(status, 200 | 202 | 502) || !from_action {
             return Err(controller_error(response, "POST").await);
         }
         let text = response

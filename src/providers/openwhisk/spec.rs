@@ -88,10 +88,12 @@ impl DesiredAction {
                 json!({"kind": "sequence", "components": components})
             }
         };
+        let mut annotations = self.annotations.clone();
+        annotations.push(json!({"key": CODE_ANNOTATION, "value": self.code_sha256()}));
         let mut body = json!({
             "exec": exec,
             "parameters": self.parameters,
-            "annotations": self.annotations,
+            "annotations": annotations,
         });
         if let Some(limits) = &self.limits {
             body["limits"] = limits.clone();
@@ -122,14 +124,18 @@ pub fn action_fields(action: &Json, code_sha: Option<&str>) -> BTreeMap<String, 
     if let Some(code) = code {
         fields.insert("code".to_string(), (code, false));
     }
-    if let Some(kind) = action.pointer("/exec/kind").and_then(Json::as_str) {
+    let kind = action.pointer("/exec/kind").and_then(Json::as_str);
+    if let Some(kind) = kind {
         fields.insert("kind".to_string(), (kind.to_string(), false));
     }
-    if let Some(memory) = action.pointer("/limits/memory") {
-        fields.insert("memory".to_string(), (memory.to_string(), false));
-    }
-    if let Some(timeout) = action.pointer("/limits/timeout") {
-        fields.insert("timeout".to_string(), (timeout.to_string(), false));
+    // A sequence's limits are the controller's defaults, not ours to compare.
+    if kind != Some("sequence") {
+        if let Some(memory) = action.pointer("/limits/memory") {
+            fields.insert("memory".to_string(), (memory.to_string(), false));
+        }
+        if let Some(timeout) = action.pointer("/limits/timeout") {
+            fields.insert("timeout".to_string(), (timeout.to_string(), false));
+        }
     }
     for parameter in action
         .get("parameters")
