@@ -4,3 +4,4 @@
 
 pub mod openwhisk;
 pub mod openwhisk_exec;
+pub mod openwhisk_invoke;

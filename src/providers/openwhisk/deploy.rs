@@ -14,9 +14,8 @@ use serde_json::{Value as Json, json};
 
 use super::client::{Collection, OwClient};
 use super::config::Credentials;
-use super::spec::{
-    self, ALARM_FEED, DesiredAction, DesiredEntity, FUNCTION_ANNOTATION, belongs_to,
-};
+use super::spec::{self, DesiredAction, DesiredEntity, FUNCTION_ANNOTATION, belongs_to};
+use super::triggers::ALARM_FEED;
 use crate::model::{Event, Service};
 use crate::package::Packaged;
 use crate::providers::{

@@ -15,6 +15,7 @@ pub mod deploy;
 pub mod logs;
 pub mod runtime;
 pub mod spec;
+pub mod triggers;
 
 #[cfg(test)]
 pub(crate) mod test_support;
