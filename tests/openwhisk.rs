@@ -563,3 +563,73 @@ fn generated_entry_files_do_not_depend_on_the_function() {
     assert_eq!(files("hello")[0].path, "__main__.py");
     assert!(files("chain").is_empty(), "sequences have no code");
 }
+
+#[tokio::test]
+async fn aws_style_handlers_run_through_the_generated_shim() {
+    let fake = FakeOpenWhisk::start().await;
+    let provider = provider_for(&fake, &fake.auth);
+    let mut project = project();
+    std::fs::write(
+        project.dir.path().join("handler.py"),
+        r#"
+import json, os
+def hello(event, context):
+    print("event keys", sorted(event.keys()))
+    if "rawPath" in event:
+        return {"statusCode": 201, "body": json.dumps({"path": event["rawPath"], "method": event["requestContext"]["http"]["method"]})}
+    return {"seen": event.get("name"), "fn": context.function_name, "left": context.get_remaining_time_in_millis() > 0}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        project.dir.path().join("utils.js"),
+        "exports.split = (event, context, callback) => callback(null, { got: event.text, id: context.awsRequestId.length > 0 });\n",
+    )
+    .unwrap();
+    project.service.provider.name = stratus::model::ProviderKind::Aws;
+    let functions = &mut project.service.functions;
+    functions.retain(|name, _| name == "hello" || name == "split");
+    let hello = functions.get_mut("hello").unwrap();
+    hello.events = vec![Event::Http(stratus::model::HttpEvent {
+        source: "httpApi".into(),
+        method: "POST".into(),
+        path: "/greet".into(),
+        extra: Default::default(),
+    })];
+    let (_, applied) = deploy(&provider, &project).await;
+
+    let answer = invoke(
+        &provider,
+        &project.service,
+        "hello",
+        json!({"name": "ann"}),
+        false,
+    )
+    .await;
+    let payload: Json = serde_json::from_str(&answer.payload).unwrap();
+    assert_eq!(
+        payload,
+        json!({"seen": "ann", "fn": "/guest/svc-dev-hello", "left": true})
+    );
+    let answer = invoke(
+        &provider,
+        &project.service,
+        "split",
+        json!({"text": "a b"}),
+        false,
+    )
+    .await;
+    let payload: Json = serde_json::from_str(&answer.payload).unwrap();
+    assert_eq!(payload, json!({"got": "a b", "id": true}));
+
+    let url = &applied.endpoints[0].url;
+    let response = reqwest::Client::new()
+        .post(url)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Json = response.json().await.unwrap();
+    assert_eq!(body, json!({"path": "/greet", "method": "POST"}));
+}
