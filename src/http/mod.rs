@@ -7,6 +7,7 @@
 //! body — never a request header, so an `Authorization` value cannot leak through them.
 
 pub mod backoff;
+pub mod concurrency;
 pub mod redact;
 pub mod retry;
 pub mod token;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use reqwest::{RequestBuilder, Response, StatusCode};
 
+pub use concurrency::bounded;
 pub use redact::{redact, register_secret};
 pub use retry::{Idempotency, RetryConfig, send_with_retry};
 pub use token::{TemporaryToken, TokenCache};

@@ -16,10 +16,12 @@ use super::client::{Collection, OwClient};
 use super::config::Credentials;
 use super::spec::{self, DesiredAction, DesiredEntity, FUNCTION_ANNOTATION, belongs_to};
 use super::triggers::ALARM_FEED;
+use crate::http;
 use crate::model::{Event, Service};
 use crate::package::Packaged;
 use crate::providers::{
-    Action, Applied, ApplyError, Change, Endpoint, FieldChange, Plan, ResourceKind, Scope,
+    Action, Applied, ApplyError, CONCURRENCY, Change, Endpoint, FieldChange, Plan, ResourceKind,
+    Scope,
 };
 
 /// The entities of this service and stage that are live, by name.
@@ -86,16 +88,18 @@ pub async fn plan(
             live.packages.get(&package.name),
         ));
     }
-    for action in &desired.actions {
-        let current = if live.actions.contains_key(&action.name) {
-            client
-                .get(Collection::Actions, &action.name)
-                .await
-                .with_context(|| format!("reading action {}", action.name))?
-        } else {
-            None
-        };
-        changes.push(action_change(action, current.as_ref()));
+    let reads = desired.actions.iter().map(|action| async {
+        if !live.actions.contains_key(&action.name) {
+            return Ok(None);
+        }
+        client
+            .get(Collection::Actions, &action.name)
+            .await
+            .with_context(|| format!("reading action {}", action.name))
+    });
+    let current = http::bounded(reads.collect(), CONCURRENCY).await;
+    for (action, current) in desired.actions.iter().zip(current) {
+        changes.push(action_change(action, current?.as_ref()));
     }
     for trigger in &desired.triggers {
         changes.push(entity_change(
@@ -271,19 +275,39 @@ pub async fn apply(
             });
         }
     };
-    let mut changes = plan
+    let pending: Vec<&Change> = plan
         .changes
         .iter()
-        .filter(|c| c.action != Action::Unchanged);
-    while let Some(change) = changes.next() {
-        if let Err(error) = apply_one(client, credentials, &namespace, &desired, change).await {
+        .filter(|c| c.action != Action::Unchanged)
+        .collect();
+    let mut start = 0;
+    while start < pending.len() {
+        // Consecutive changes of one phase are independent: run them side by side.
+        let phase = phase_of(pending[start], &desired);
+        let mut end = start + 1;
+        while phase.is_some() && end < pending.len() && phase_of(pending[end], &desired) == phase {
+            end += 1;
+        }
+        let batch = &pending[start..end];
+        let work = batch
+            .iter()
+            .map(|change| apply_one(client, credentials, &namespace, &desired, change));
+        let results = http::bounded(work.collect(), CONCURRENCY).await;
+        let mut failed = Vec::new();
+        for (change, result) in batch.iter().zip(results) {
+            match result {
+                Ok(()) => done.push((*change).clone()),
+                Err(error) => failed.push(((*change).clone(), error)),
+            }
+        }
+        if !failed.is_empty() {
             return Err(ApplyError {
                 done,
-                failed: vec![(change.clone(), error)],
-                pending: changes.cloned().collect(),
+                failed,
+                pending: pending[end..].iter().map(|c| (*c).clone()).collect(),
             });
         }
-        done.push(change.clone());
+        start = end;
     }
     let endpoints = endpoints(client, service, &namespace);
     Ok(Applied { done, endpoints })
@@ -366,6 +390,23 @@ async fn apply_one(
             }
             Ok(())
         }
+    }
+}
+
+/// Which changes may run side by side: creates and updates of code actions, of sequences,
+/// of rules; deletions of rules. `None`: one at a time (order matters, or feeds are involved).
+fn phase_of(change: &Change, desired: &spec::Desired) -> Option<(u8, bool)> {
+    let is_rule = change.deployed_name.ends_with("-rule");
+    let upsert = change.action != Action::Delete;
+    match change.kind {
+        ResourceKind::Function if upsert => {
+            let sequence = desired.actions.iter().any(|a| {
+                a.name == change.deployed_name && matches!(a.code, spec::ActionCode::Sequence(_))
+            });
+            Some((1, sequence))
+        }
+        ResourceKind::Trigger if is_rule => Some((2, upsert)),
+        _ => None,
     }
 }
 
