@@ -633,3 +633,64 @@ def hello(event, context):
     let body: Json = response.json().await.unwrap();
     assert_eq!(body, json!({"path": "/greet", "method": "POST"}));
 }
+
+#[tokio::test]
+async fn a_failed_apply_reports_what_ran_and_a_rerun_converges() {
+    let fake = FakeOpenWhisk::start().await;
+    let provider = provider_for(&fake, &fake.auth);
+    let project = project();
+    let packaged = package(&project, &provider);
+    let plan = provider
+        .plan(&project.service, &packaged, &Scope::default())
+        .await
+        .unwrap();
+    // The first write (the package) is refused with a status that is not retried.
+    fake.inject(Some("PUT"), Fault::Status(400, None));
+    let error = provider
+        .apply(&project.service, &packaged, &plan)
+        .await
+        .unwrap_err();
+    assert_eq!(error.failed.len(), 1, "{error}");
+    assert!(!error.pending.is_empty(), "{error}");
+    assert!(
+        error.to_string().contains("Run the same deploy again"),
+        "{error}"
+    );
+    let plan = provider
+        .plan(&project.service, &packaged, &Scope::default())
+        .await
+        .unwrap();
+    assert!(plan.has_changes());
+    provider
+        .apply(&project.service, &packaged, &plan)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plan = provider
+        .plan(&project.service, &packaged, &Scope::default())
+        .await
+        .unwrap();
+    assert!(!plan.has_changes(), "{plan:#?}");
+}
+
+#[tokio::test]
+async fn names_taken_by_entities_of_others_are_not_overwritten() {
+    let fake = FakeOpenWhisk::start().await;
+    fake.seed(
+        "actions",
+        "svc-dev-hello",
+        json!([{"key": "owner", "value": "someone"}]),
+    );
+    let provider = provider_for(&fake, &fake.auth);
+    let project = project();
+    let packaged = package(&project, &provider);
+    let error = provider
+        .plan(&project.service, &packaged, &Scope::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("actions/svc-dev-hello") && error.contains("help:"),
+        "{error}"
+    );
+    assert_eq!(fake.writes(), 0);
+}

@@ -27,7 +27,7 @@ use crate::providers::{
 /// The entities of this service and stage that are live, by name.
 #[derive(Debug, Default)]
 pub struct Live {
-    /// Actions (full records, without code).
+    /// Actions (brief records).
     pub actions: BTreeMap<String, Json>,
     /// Triggers (brief records).
     pub triggers: BTreeMap<String, Json>,
@@ -35,6 +35,8 @@ pub struct Live {
     pub rules: BTreeMap<String, Json>,
     /// Packages (brief records).
     pub packages: BTreeMap<String, Json>,
+    /// `collection/name` of every other entity in the namespace (not this service's and stage's).
+    pub foreign: BTreeSet<String>,
 }
 
 /// Reads every entity that carries this service's and stage's annotations.
@@ -50,12 +52,15 @@ pub async fn read_live(client: &OwClient, service: &Service) -> anyhow::Result<L
             .list(collection)
             .await
             .with_context(|| format!("listing the {} of the namespace", collection.segment()))?;
-        for entity in listed
-            .into_iter()
-            .filter(|entity| belongs_to(entity, service))
-        {
-            if let Some(name) = entity.get("name").and_then(Json::as_str) {
+        for entity in listed {
+            let Some(name) = entity.get("name").and_then(Json::as_str) else {
+                continue;
+            };
+            if belongs_to(&entity, service) {
                 into.insert(name.to_string(), entity);
+            } else {
+                live.foreign
+                    .insert(format!("{}/{name}", collection.segment()));
             }
         }
     }
@@ -79,6 +84,7 @@ pub async fn plan(
     let namespace = client.resolved_namespace().await?;
     let desired = spec::desired(service, packaged, scope.functions.as_deref(), &namespace)?;
     let live = read_live(client, service).await?;
+    refuse_foreign(&desired, &live, service)?;
     let mut changes = Vec::new();
 
     for package in &desired.packages {
@@ -164,6 +170,38 @@ pub async fn plan(
         region: None,
         changes,
     })
+}
+
+/// Fails when a name the service needs is taken by an entity it did not create: overwriting
+/// it would destroy someone else's work.
+fn refuse_foreign(desired: &spec::Desired, live: &Live, service: &Service) -> anyhow::Result<()> {
+    let wanted = desired
+        .packages
+        .iter()
+        .map(|p| format!("packages/{}", p.name))
+        .chain(
+            desired
+                .actions
+                .iter()
+                .map(|a| format!("actions/{}", a.name)),
+        )
+        .chain(
+            desired
+                .triggers
+                .iter()
+                .map(|t| format!("triggers/{}", t.name)),
+        )
+        .chain(desired.rules.iter().map(|r| format!("rules/{}", r.name)));
+    let taken: Vec<String> = wanted.filter(|key| live.foreign.contains(key)).collect();
+    anyhow::ensure!(
+        taken.is_empty(),
+        "{} already exist(s) in the namespace but do(es) not belong to service `{}` stage `{}`\n  \
+         help: delete or rename them (`wsk action delete NAME`), or deploy under another service name or stage",
+        taken.join(", "),
+        service.name,
+        service.stage
+    );
+    Ok(())
 }
 
 fn action_change(action: &DesiredAction, live: Option<&Json>) -> Change {

@@ -38,6 +38,9 @@ use crate::http::HttpConfig;
 use crate::model::{Function, ProviderKind, Service};
 use crate::package::{GeneratedFile, Packaged, SizeLimits};
 
+/// The longest an activation runs under OpenWhisk's default limits (5 minutes), in ms.
+const LONGEST_ACTIVATION_MS: i64 = 300_000;
+
 /// Deploys to one OpenWhisk namespace.
 #[derive(Debug)]
 pub struct OpenWhiskProvider {
@@ -179,9 +182,12 @@ impl Provider for OpenWhiskProvider {
             .since
             .and_then(|since| since.duration_since(UNIX_EPOCH).ok())
             .and_then(|since| i64::try_from(since.as_millis()).ok());
+        // `since` filters activations by their start; one that started earlier may still have
+        // logged after it, so look back one maximum action time and filter the lines here.
+        let started_since = since_ms.map(|since| since - LONGEST_ACTIVATION_MS);
         let activations = self
             .client
-            .activations(&action, since_ms)
+            .activations(&action, started_since)
             .await
             .with_context(|| format!("listing the activations of {action}"))?;
         Ok(logs::records(
