@@ -303,10 +303,10 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Reply {
                 .cloned();
             match found {
                 Some(mut record) => {
-                    if query.get("code").map(String::as_str) == Some("false") {
-                        if let Some(exec) = record.get_mut("exec").and_then(Json::as_object_mut) {
-                            exec.remove("code");
-                        }
+                    if query.get("code").map(String::as_str) == Some("false")
+                        && let Some(exec) = record.get_mut("exec").and_then(Json::as_object_mut)
+                    {
+                        exec.remove("code");
                     }
                     reply(200, &record)
                 }
@@ -348,13 +348,13 @@ fn decode(text: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16)
-            {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

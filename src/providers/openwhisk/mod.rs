@@ -203,8 +203,13 @@ impl Provider for OpenWhiskProvider {
         let live = deploy::read_live(&self.client, service).await?;
         let mut functions = Vec::new();
         let mut endpoints = Vec::new();
-        for name in live.actions.keys() {
-            let Some(record) = self.client.get(Collection::Actions, name).await? else {
+        let reads = live
+            .actions
+            .keys()
+            .map(|name| self.client.get(Collection::Actions, name));
+        let records = crate::http::bounded(reads.collect(), super::CONCURRENCY).await;
+        for (name, record) in live.actions.keys().zip(records) {
+            let Some(record) = record? else {
                 continue;
             };
             let function = spec::annotation(&record, spec::FUNCTION_ANNOTATION)
