@@ -694,3 +694,80 @@ async fn names_taken_by_entities_of_others_are_not_overwritten() {
     );
     assert_eq!(fake.writes(), 0);
 }
+
+#[tokio::test]
+async fn the_fake_answers_like_the_controller() {
+    let fake = FakeOpenWhisk::start().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/namespaces/guest/actions/a", fake.url);
+    let body = json!({"exec": {"kind": "nodejs:20", "code": "x"}});
+    let unauthorized = client.put(&url).json(&body).send().await.unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    let error: Json = unauthorized.json().await.unwrap();
+    assert_eq!(error["error"], "The supplied authentication is invalid");
+    assert!(error["code"].is_string());
+    let (user, key) = fake.auth.split_once(':').unwrap();
+    let put = |overwrite: bool| {
+        client
+            .put(format!("{url}?overwrite={overwrite}"))
+            .basic_auth(user, Some(key))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(put(false).await.unwrap().status(), 200);
+    let conflict = put(false).await.unwrap();
+    assert_eq!(conflict.status(), 409);
+    assert_eq!(
+        conflict.json::<Json>().await.unwrap()["error"],
+        "resource already exists"
+    );
+    let updated: Json = put(true).await.unwrap().json().await.unwrap();
+    assert_eq!(updated["version"], "0.0.2");
+    let missing = client
+        .get(format!("{url}-missing"))
+        .basic_auth(user, Some(key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.json::<Json>().await.unwrap()["error"],
+        "The requested resource does not exist."
+    );
+}
+
+#[tokio::test]
+async fn an_asynchronous_invoke_is_accepted_and_runs() {
+    let fake = FakeOpenWhisk::start().await;
+    let provider = provider_for(&fake, &fake.auth);
+    let project = project();
+    deploy(&provider, &project).await;
+    let answer = provider
+        .invoke(
+            &project.service,
+            &InvokeRequest {
+                function: "hello".into(),
+                payload: r#"{"name": "later"}"#.into(),
+                with_logs: false,
+                asynchronous: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.outcome, Outcome::Accepted);
+    assert!(answer.request_id.is_some());
+    let query = LogQuery {
+        function: "hello".into(),
+        since: None,
+        filter: Some("later".into()),
+    };
+    let mut found = Vec::new();
+    for _ in 0..50 {
+        found = provider.logs(&project.service, &query).await.unwrap();
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(found.len(), 1, "the accepted call ran and logged");
+}
