@@ -22,7 +22,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 
 pub use concurrency::bounded;
 pub use redact::{redact, register_secret};
-pub use retry::{Idempotency, RetryConfig, send_with_retry};
+pub use retry::{Idempotency, RetryConfig, send_with_retry, set_verbosity};
 pub use token::{TemporaryToken, TokenCache};
 
 /// The user agent of every request: `stratus/<version>`.

@@ -6,12 +6,27 @@
 //! it provably never reached the server — the connection could not be made — or when the server
 //! refused it unprocessed with 429, unless the caller marks it [`Idempotency::Safe`].
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::{Method, Request, Response, StatusCode};
 
 use super::backoff::Backoff;
 use super::{HttpError, redact};
+
+static VERBOSITY: AtomicU8 = AtomicU8::new(0);
+
+/// Sets how much the HTTP layer tells on stderr: 0 nothing, 1 retries, 2 every request
+/// (the CLI passes its `-v` count). Every line is redacted.
+pub fn set_verbosity(level: u8) {
+    VERBOSITY.store(level, Ordering::Relaxed);
+}
+
+fn trace(level: u8, line: impl FnOnce() -> String) {
+    if VERBOSITY.load(Ordering::Relaxed) >= level {
+        eprintln!("{}", redact::redact(&line()));
+    }
+}
 
 /// How hard to retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +118,16 @@ pub async fn send_with_retry(
             });
         };
         let spare = this.try_clone();
+        let attempt_started = Instant::now();
         let outcome = client.execute(this).await;
+        trace(2, || match &outcome {
+            Ok(response) => format!(
+                "http: {method} {url} -> {} ({} ms)",
+                response.status().as_u16(),
+                attempt_started.elapsed().as_millis()
+            ),
+            Err(error) => format!("http: {method} {url} -> {}", describe(error)),
+        });
         let can_retry = retries < config.max_retries && spare.is_some();
         let out_of_time = |delay: Duration| started.elapsed() + delay > config.total_timeout;
         let delay = match outcome {
@@ -147,6 +171,14 @@ pub async fn send_with_retry(
                 delay
             }
         };
+        trace(1, || {
+            format!(
+                "http: {method} {url}: retrying in {} ms (retry {} of {})",
+                delay.as_millis(),
+                retries + 1,
+                config.max_retries
+            )
+        });
         tokio::time::sleep(delay).await;
         retries += 1;
         pending = spare;

@@ -253,3 +253,96 @@ fn check_sequence(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{FunctionPackage, ScheduleEvent};
+    use crate::providers::openwhisk::test_support::service;
+
+    fn function(name: &str, handler: Option<&str>) -> Function {
+        Function {
+            name: name.into(),
+            handler: handler.map(str::to_string),
+            image: None,
+            runtime: None,
+            memory_size: None,
+            timeout: None,
+            description: None,
+            environment: Default::default(),
+            events: Vec::new(),
+            package: FunctionPackage::default(),
+            extra: Default::default(),
+        }
+    }
+
+    fn keys(diagnostics: &Diagnostics, errors: bool) -> Vec<String> {
+        diagnostics
+            .0
+            .iter()
+            .filter(|d| d.is_error() == errors)
+            .filter_map(|d| d.key.clone())
+            .collect()
+    }
+
+    #[test]
+    fn handlers_sequences_and_trigger_names_are_checked() {
+        let mut svc = service(&[("ignore_certs", json!("yes"))]);
+        svc.functions
+            .insert("plain".into(), function("plain", Some("nodot")));
+        let mut both = function("both", Some("h.main"));
+        both.extra.insert("sequence".into(), json!(["plain", 3]));
+        svc.functions.insert("both".into(), both);
+        let mut reserved = function("reserved", Some("h.main"));
+        reserved.events.push(Event::Other {
+            kind: "trigger".into(),
+            config: json!({"name": "x-rule"}),
+        });
+        reserved.events.push(Event::Schedule(ScheduleEvent {
+            expression: "cron(*/5 * * * *)".into(),
+            enabled: true,
+            input: None,
+        }));
+        svc.functions.insert("reserved".into(), reserved);
+        let found = check(&svc, &Scope::default());
+        assert_eq!(
+            keys(&found, true),
+            [
+                "provider.ignore_certs",
+                "functions.plain.handler",
+                "functions.both.sequence",
+                "functions.both.sequence.1",
+                "functions.reserved.events.0.trigger",
+            ],
+            "{found}"
+        );
+    }
+
+    #[test]
+    fn limits_above_the_defaults_warn_and_scope_limits_the_check() {
+        let mut svc = service(&[]);
+        let mut big = function("big", Some("h.main"));
+        big.memory_size = Some(2048);
+        big.timeout = Some(600);
+        svc.functions.insert("big".into(), big);
+        svc.functions
+            .insert("broken".into(), function("broken", Some("nodot")));
+        let scope = Scope {
+            functions: Some(vec!["big".into()]),
+        };
+        let found = check(&svc, &scope);
+        assert!(!found.has_errors(), "{found}");
+        assert_eq!(
+            keys(&found, false),
+            ["functions.big.memory", "functions.big.timeout"]
+        );
+        // No runtime anywhere: Node.js, as the Serverless OpenWhisk plugin assumes.
+        svc.provider.runtime = None;
+        assert_eq!(
+            runtime_of(&svc, &svc.functions["big"]).raw,
+            "nodejs:default"
+        );
+    }
+}
