@@ -29,8 +29,8 @@ async fn first_deploy_creates_everything_and_a_redeploy_writes_nothing() {
     );
     assert_eq!(
         plan.changes.len(),
-        7 + 1 + 1 + 2 + 2,
-        "7 actions, a package, 2 triggers, 2 rules: {plan:#?}"
+        8 + 1 + 2 + 3,
+        "8 actions, a package, 2 triggers, 3 rules: {plan:#?}"
     );
 
     let action = fake.entity("actions", "svc-dev-hello").unwrap();
@@ -81,6 +81,40 @@ async fn first_deploy_creates_everything_and_a_redeploy_writes_nothing() {
             .is_some()
     );
     assert!(fake.entity("triggers", "my_trigger").is_some());
+    // Firing the shared trigger runs both functions through their rules.
+    let (user, key) = fake.auth.split_once(':').unwrap();
+    let fired = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/namespaces/guest/triggers/my_trigger",
+            fake.url
+        ))
+        .basic_auth(user, Some(key))
+        .json(&json!({"name": "event"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fired.status(), 202);
+    let ran: Vec<(String, Json)> = fake
+        .state
+        .lock()
+        .unwrap()
+        .activations
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["response"]["result"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(ran.len(), 2, "{ran:?}");
+    assert!(ran.contains(&(
+        "svc-dev-hello".into(),
+        json!({"greeting": "hello event", "greeting_param": "hi"})
+    )));
+    assert!(ran.iter().any(
+        |(name, result)| name == "svc-dev-fail" && result["error"]["errorType"] == "ValueError"
+    ));
     assert!(fake.entity("packages", "svc-shared").is_some());
 
     // The web action answers on the printed URL.
@@ -213,7 +247,6 @@ async fn a_function_removed_from_the_manifest_is_deleted_with_its_triggers() {
         [
             "svc-dev-hello-schedule-1-rule",
             "svc-dev-my_trigger-hello-rule",
-            "my_trigger",
             "svc-dev-hello-schedule-1",
             "svc-dev-hello"
         ]
@@ -223,6 +256,10 @@ async fn a_function_removed_from_the_manifest_is_deleted_with_its_triggers() {
         .await
         .unwrap();
     assert!(fake.entity("actions", "svc-dev-hello").is_none());
+    assert!(
+        fake.entity("triggers", "my_trigger").is_some(),
+        "fail still listens on it"
+    );
     assert!(
         fake.state.lock().unwrap().alarms.is_empty(),
         "the alarm was unregistered"
@@ -275,7 +312,7 @@ async fn info_lists_deployed_functions_and_remove_deletes_only_ours() {
     assert_eq!(info.details["namespace"], "guest");
 
     let removed = provider.remove(&project.service).await.unwrap();
-    assert_eq!(removed.len(), 8 + 2 + 2 + 1, "{removed:#?}");
+    assert_eq!(removed.len(), 8 + 3 + 2 + 1, "{removed:#?}");
     assert_eq!(fake.names("actions").len(), 230);
     assert!(
         fake.names("triggers").is_empty()

@@ -91,7 +91,13 @@ pub fn project() -> Project {
         config: json!("my_trigger"),
     });
     functions.insert("hello".into(), hello);
-    functions.insert("fail".into(), function("fail", Some("handler.fail"), None));
+    let mut fail = function("fail", Some("handler.fail"), None);
+    // Shares `my_trigger` with hello: one trigger, two rules.
+    fail.events.push(Event::Other {
+        kind: "trigger".into(),
+        config: json!({"name": "my_trigger"}),
+    });
+    functions.insert("fail".into(), fail);
     let mut time = function("time", Some("handler.endpoint"), None);
     time.events.push(Event::Http(HttpEvent {
         source: "http".into(),

@@ -165,6 +165,8 @@ impl OpenWhiskConfig {
                 sources.join(", ")
             )
         })?;
+        // The key alone is as secret as the pair.
+        register_secret(&credentials.key);
         let apihost = parse_apihost(&apihost)?;
         Ok(OpenWhiskConfig {
             apihost,

@@ -289,7 +289,12 @@ pub fn desired(
             out.actions.push(action);
         }
         let (triggers, rules) = triggers::triggers_and_rules(service, function, namespace);
-        out.triggers.extend(triggers);
+        // Functions may share a trigger: it is created once.
+        for trigger in triggers {
+            if !out.triggers.iter().any(|known| known.name == trigger.name) {
+                out.triggers.push(trigger);
+            }
+        }
         out.rules.extend(rules);
     }
     out.actions.extend(sequences);
