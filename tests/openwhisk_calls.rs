@@ -358,3 +358,47 @@ async fn an_asynchronous_invoke_is_accepted_and_runs() {
     }
     assert_eq!(found.len(), 1, "the accepted call ran and logged");
 }
+
+#[tokio::test]
+async fn es_module_handlers_and_the_projects_package_json_work() {
+    let fake = FakeOpenWhisk::start().await;
+    let provider = provider_for(&fake, &fake.auth);
+    let mut project = project();
+    std::fs::write(
+        project.dir.path().join("package.json"),
+        r#"{"name": "shop", "type": "module", "dependencies": {}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        project.dir.path().join("esm.js"),
+        "export const hi = async (params) => ({ hi: params.name, meta: typeof import.meta });\n",
+    )
+    .unwrap();
+    let esm = function("esm", Some("esm.hi"), Some("nodejs20.x"));
+    project.service.functions.clear();
+    project.service.functions.insert("esm".into(), esm);
+    project.service.resources = None;
+    deploy(&provider, &project).await;
+    let answer = invoke(
+        &provider,
+        &project.service,
+        "esm",
+        json!({"name": "ann"}),
+        false,
+    )
+    .await;
+    assert_eq!(answer.outcome, Outcome::Success, "{}", answer.payload);
+    let payload: Json = serde_json::from_str(&answer.payload).unwrap();
+    assert_eq!(payload, json!({"hi": "ann", "meta": "object"}));
+    let deployed = fake.entity("actions", "svc-dev-esm").unwrap();
+    assert_eq!(deployed["exec"]["kind"], "nodejs:20");
+    // The zip carries the project's package.json with `main` pointing at the entry file.
+    use base64::Engine;
+    let code = base64::engine::general_purpose::STANDARD
+        .decode(deployed["exec"]["code"].as_str().unwrap())
+        .unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(code)).unwrap();
+    let package: Json = serde_json::from_reader(archive.by_name("package.json").unwrap()).unwrap();
+    assert_eq!(package["type"], "module");
+    assert_eq!(package["main"], "__stratus__.cjs");
+}

@@ -165,7 +165,7 @@ pub fn package(project: &Project, provider: &OpenWhiskProvider) -> Packaged {
             .join(".stratus")
             .join(format!("{}.zip", function.name));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        // Individually packaged: the handler's own file only.
+        // Individually packaged: the handler's own file (any extension) and the generated ones.
         let module = function
             .handler
             .as_deref()
@@ -173,14 +173,13 @@ pub fn package(project: &Project, provider: &OpenWhiskProvider) -> Packaged {
             .split('.')
             .next()
             .unwrap();
-        let mut entries: Vec<(String, Vec<u8>)> = ["handler.py", "utils.js"]
-            .iter()
-            .filter(|f| f.starts_with(module))
-            .map(|f| {
-                (
-                    f.to_string(),
-                    std::fs::read(project.dir.path().join(f)).unwrap(),
-                )
+        let mut entries: Vec<(String, Vec<u8>)> = std::fs::read_dir(project.dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.is_file() && path.file_stem().unwrap() == module)
+            .map(|path| {
+                let name = path.file_name().unwrap().to_str().unwrap().to_string();
+                (name, std::fs::read(&path).unwrap())
             })
             .collect();
         entries.extend(generated.into_iter().map(|g| (g.path, g.contents)));

@@ -85,9 +85,7 @@ impl Provider for OpenWhiskProvider {
         if check::is_sequence(function) || function.image.is_some() {
             return Ok(Vec::new());
         }
-        Ok(runtime::entry_files(
-            check::runtime_of(service, function).language,
-        ))
+        runtime::entry_files(check::runtime_of(service, function).language, &service.root)
     }
 
     fn size_limits(&self) -> Option<SizeLimits> {

@@ -1,12 +1,16 @@
 //! Runtime kinds and the entry files each OpenWhisk runtime needs in the action's zip.
 //!
 //! A zipped Python action runs `__main__.py`; a zipped Node.js action runs the file that
-//! `package.json`'s `main` names. stratus generates those entry files (`shims/`): they load the
+//! `package.json`'s `main` names (the project's own `package.json` is kept, `main` replaced). stratus generates those entry files (`shims/`): they load the
 //! user's `file.function` handler, named by the `STRATUS_HANDLER` init parameter (OpenWhisk
 //! passes parameters marked `init: true` to the action as environment variables), and call it
 //! in the style of the provider the manifest was written for. The files are the same for every
 //! function of a service, so one service-wide zip serves them all and adding a function does not
 //! change the code hash of the others.
+
+use std::path::Path;
+
+use serde_json::Value as Json;
 
 use crate::model::{Language, ProviderKind, Runtime, Service};
 use crate::package::GeneratedFile;
@@ -19,9 +23,9 @@ pub const STYLE_ENV: &str = "STRATUS_HANDLER_STYLE";
 pub const ENTRY_FUNCTION: &str = "main";
 
 const PYTHON_MAIN: &str = include_str!("shims/__main__.py");
-const NODE_MAIN: &str = include_str!("shims/__stratus__.js");
-const NODE_PACKAGE: &str =
-    "{\n  \"name\": \"stratus-action\",\n  \"private\": true,\n  \"main\": \"__stratus__.js\"\n}\n";
+const NODE_MAIN: &str = include_str!("shims/__stratus__.cjs");
+/// The Node.js entry file; `.cjs` so it stays CommonJS under `"type": "module"`.
+pub const NODE_ENTRY: &str = "__stratus__.cjs";
 
 /// Runtime kinds the OpenWhisk project publishes images for (`runtimes.json` of a default
 /// deployment); other spellings are refused by [`action_kind`].
@@ -77,21 +81,49 @@ pub fn handler_style(service: &Service) -> &'static str {
     }
 }
 
-/// The entry files a zip of `language` needs.
-pub fn entry_files(language: Language) -> Vec<GeneratedFile> {
-    let file = |path: &str, contents: &str| GeneratedFile {
+/// The entry files a zip of `language` needs. For Node.js, `package.json` is the project's own
+/// (from `root`, when there is one: dependencies, `"type"` and the rest are kept) with `main`
+/// pointing at the entry file.
+pub fn entry_files(language: Language, root: &Path) -> anyhow::Result<Vec<GeneratedFile>> {
+    let file = |path: &str, contents: Vec<u8>| GeneratedFile {
         path: path.to_string(),
-        contents: contents.as_bytes().to_vec(),
+        contents,
         executable: false,
     };
-    match language {
-        Language::Python => vec![file("__main__.py", PYTHON_MAIN)],
+    Ok(match language {
+        Language::Python => vec![file("__main__.py", PYTHON_MAIN.as_bytes().to_vec())],
         Language::Node => vec![
-            file("__stratus__.js", NODE_MAIN),
-            file("package.json", NODE_PACKAGE),
+            file(NODE_ENTRY, NODE_MAIN.as_bytes().to_vec()),
+            file("package.json", node_package(root)?),
         ],
         Language::Other => Vec::new(),
-    }
+    })
+}
+
+fn node_package(root: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = root.join("package.json");
+    let mut package = match std::fs::read_to_string(&path) {
+        Ok(text) => match serde_json::from_str::<Json>(&text) {
+            Ok(Json::Object(map)) => map,
+            _ => anyhow::bail!(
+                "{} is not a JSON object; fix it so stratus can point its `main` at the OpenWhisk entry file",
+                path.display()
+            ),
+        },
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut map = serde_json::Map::new();
+            map.insert("name".into(), Json::String("stratus-action".into()));
+            map.insert("private".into(), Json::Bool(true));
+            map
+        }
+        Err(error) => {
+            return Err(anyhow::Error::new(error).context(format!("reading {}", path.display())));
+        }
+    };
+    package.insert("main".into(), Json::String(NODE_ENTRY.into()));
+    let mut text = serde_json::to_string_pretty(&Json::Object(package))?;
+    text.push('\n');
+    Ok(text.into_bytes())
 }
 
 #[cfg(test)]
@@ -128,11 +160,35 @@ mod tests {
 
     #[test]
     fn node_zips_get_a_package_json_pointing_at_the_entry() {
-        let files = entry_files(Language::Node);
+        let empty = tempfile::tempdir().unwrap();
+        let files = entry_files(Language::Node, empty.path()).unwrap();
         let package = files.iter().find(|f| f.path == "package.json").unwrap();
         let json: serde_json::Value = serde_json::from_slice(&package.contents).unwrap();
-        assert_eq!(json["main"], "__stratus__.js");
-        assert!(files.iter().any(|f| f.path == "__stratus__.js"));
-        assert_eq!(entry_files(Language::Python)[0].path, "__main__.py");
+        assert_eq!(json["main"], NODE_ENTRY);
+        assert!(files.iter().any(|f| f.path == NODE_ENTRY));
+        assert_eq!(
+            entry_files(Language::Python, empty.path()).unwrap()[0].path,
+            "__main__.py"
+        );
+    }
+
+    #[test]
+    fn the_projects_package_json_is_kept_with_main_replaced() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(
+            root.path().join("package.json"),
+            r#"{"name": "shop", "type": "module", "main": "index.js", "dependencies": {"left-pad": "1"}}"#,
+        )
+        .unwrap();
+        let files = entry_files(Language::Node, root.path()).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&files[1].contents).unwrap();
+        assert_eq!(json["main"], NODE_ENTRY);
+        assert_eq!(json["type"], "module");
+        assert_eq!(json["dependencies"]["left-pad"], "1");
+        std::fs::write(root.path().join("package.json"), "[1]").unwrap();
+        let error = entry_files(Language::Node, root.path())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("package.json"), "{error}");
     }
 }

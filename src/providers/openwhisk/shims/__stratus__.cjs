@@ -3,14 +3,26 @@
 // (main(params) -> object or promise) or, when STRATUS_HANDLER_STYLE is "aws", AWS-style
 // (handler(event, context[, callback])) with an API-Gateway-v2-shaped event for web requests.
 'use strict';
+const fs = require('fs');
 const path = require('path');
+const url = require('url');
 
-function loadHandler() {
+async function loadHandler() {
   const spec = process.env.STRATUS_HANDLER || '';
   const dot = spec.lastIndexOf('.');
   if (dot <= 0) throw new Error('STRATUS_HANDLER is not set to file.function (got ' + JSON.stringify(spec) + ')');
-  const mod = require(path.join(__dirname, spec.slice(0, dot)));
-  const fn = mod[spec.slice(dot + 1)];
+  const file = path.join(__dirname, spec.slice(0, dot));
+  let mod;
+  try {
+    mod = require(file);
+  } catch (error) {
+    // An ES module handler (package.json "type": "module", or .mjs) is imported instead.
+    const esm = error && (error.code === 'ERR_REQUIRE_ESM' || error.code === 'ERR_REQUIRE_ASYNC_MODULE' || error.code === 'MODULE_NOT_FOUND');
+    const candidates = [file + '.mjs', file + '.js', file].filter((f) => fs.existsSync(f));
+    if (!esm || candidates.length === 0) throw error;
+    mod = await import(url.pathToFileURL(candidates[0]).href);
+  }
+  const fn = mod[spec.slice(dot + 1)] || (mod.default && mod.default[spec.slice(dot + 1)]);
   if (typeof fn !== 'function') throw new Error('the handler ' + spec + ' is not an exported function');
   return fn;
 }
@@ -57,9 +69,9 @@ function asError(error) {
   };
 }
 
-function main(params) {
+async function main(params) {
   try {
-    const handler = loadHandler();
+    const handler = await loadHandler();
     if (process.env.STRATUS_HANDLER_STYLE === 'aws') {
       const [event, web] = awsEvent(params);
       const context = {
@@ -67,16 +79,15 @@ function main(params) {
         awsRequestId: process.env.__OW_ACTIVATION_ID || '',
         getRemainingTimeInMillis: () => Math.max(0, Number(process.env.__OW_DEADLINE || Date.now() + 60000) - Date.now()),
       };
-      return new Promise((resolve, reject) => {
-        const returned = handler(event, context, (err, value) => (err ? reject(err) : resolve(value)));
+      const value = await new Promise((resolve, reject) => {
+        const returned = handler(event, context, (err, result) => (err ? reject(err) : resolve(result)));
         if (returned && typeof returned.then === 'function') returned.then(resolve, reject);
         else if (returned !== undefined) resolve(returned);
-      }).then((value) => awsResult(value, web), asError);
+      });
+      return awsResult(value, web);
     }
-    return Promise.resolve(handler(params)).then(
-      (value) => (value !== null && typeof value === 'object' ? value : { result: value }),
-      asError,
-    );
+    const value = await handler(params);
+    return value !== null && typeof value === 'object' ? value : { result: value };
   } catch (error) {
     return asError(error);
   }
