@@ -385,12 +385,18 @@ fn generated_entry_files_do_not_depend_on_the_function() {
     let project = project();
     let config = OpenWhiskConfig {
         apihost: "http://127.0.0.1:9".parse().unwrap(),
-        credentials: Credentials::parse("a:b").unwrap(),
+        credentials: Credentials::parse("user:DebugMustNotShowThisKey").unwrap(),
         namespace: "_".into(),
         ignore_certs: false,
         sources: vec![],
     };
     let provider = OpenWhiskProvider::new(config, HttpConfig::default()).unwrap();
+    let debug = format!("{provider:?}");
+    assert!(!debug.contains("DebugMustNotShowThisKey"), "{debug}");
+    assert!(
+        !debug.contains("dXNlcjpEZWJ1Z011c3"),
+        "no base64 of it either: {debug}"
+    );
     let service = &project.service;
     let files = |name: &str| {
         provider
