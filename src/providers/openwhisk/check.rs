@@ -96,17 +96,27 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
             check_sequence(service, function, &base, &mut push);
         } else {
             let runtime = runtime_of(service, function);
-            if let Err(why) = runtime::action_kind(&runtime) {
-                let key = if function.runtime.is_some() {
-                    format!("{base}.runtime")
-                } else {
-                    "provider.runtime".to_string()
-                };
-                push(
+            let key = if function.runtime.is_some() {
+                format!("{base}.runtime")
+            } else {
+                "provider.runtime".to_string()
+            };
+            match runtime::action_kind(&runtime) {
+                Err(why) => push(
                     key,
                     why,
                     Some("use python:3 / python3.12 or nodejs:20 / nodejs20.x"),
-                );
+                ),
+                Ok(kind) if runtime::substitute(&runtime).as_deref() == Some(kind.as_str()) => {
+                    warnings.push(Diagnostic::warning(
+                        key,
+                        format!(
+                            "OpenWhisk has no `{runtime}` runtime; `{}` runs on `{kind}`",
+                            function.name
+                        ),
+                    ));
+                }
+                Ok(_) => {}
             }
             if function
                 .handler_parts()
@@ -338,8 +348,13 @@ mod tests {
             keys(&found, false),
             ["functions.big.memory", "functions.big.timeout"]
         );
+        svc.functions.get_mut("big").unwrap().runtime = Some(Runtime::parse("python3.9"));
+        let found = check(&svc, &scope);
+        assert!(!found.has_errors(), "{found}");
+        assert!(keys(&found, false).contains(&"functions.big.runtime".to_string()));
         // No runtime anywhere: Node.js, as the Serverless OpenWhisk plugin assumes.
         svc.provider.runtime = None;
+        svc.functions.get_mut("big").unwrap().runtime = None;
         assert_eq!(
             runtime_of(&svc, &svc.functions["big"]).raw,
             "nodejs:default"

@@ -64,12 +64,24 @@ pub fn action_kind(runtime: &Runtime) -> Result<String, String> {
         }
     };
     if KNOWN_KINDS.contains(&kind.as_str()) {
-        Ok(kind)
-    } else {
-        Err(format!(
+        return Ok(kind);
+    }
+    substitute(runtime).ok_or_else(|| {
+        format!(
             "runtime `{runtime}` maps to the OpenWhisk kind `{kind}`, which OpenWhisk does not offer (known: {})",
             KNOWN_KINDS.join(", ")
-        ))
+        )
+    })
+}
+
+/// The kind an older runtime that OpenWhisk no longer offers runs on instead, so a manifest
+/// written for another cloud deploys: Python 3.6–3.9 on `python:3`, Node.js 12–16 on
+/// `nodejs:18`. `check` warns about it.
+pub fn substitute(runtime: &Runtime) -> Option<String> {
+    match (runtime.language, runtime.major(), runtime.minor()) {
+        (Language::Python, Some(3), Some(6..=9)) => Some("python:3".to_string()),
+        (Language::Node, Some(12..=17), _) => Some("nodejs:18".to_string()),
+        _ => None,
     }
 }
 
@@ -150,11 +162,26 @@ mod tests {
     }
 
     #[test]
+    fn older_runtimes_run_on_the_nearest_offered_kind() {
+        assert_eq!(
+            action_kind(&Runtime::parse("python3.9")),
+            Ok("python:3".into())
+        );
+        assert_eq!(
+            action_kind(&Runtime::parse("nodejs14.x")),
+            Ok("nodejs:18".into())
+        );
+        assert_eq!(substitute(&Runtime::parse("python3.12")), None);
+    }
+
+    #[test]
     fn unmappable_runtimes_say_why() {
         let error = action_kind(&Runtime::parse("java8")).unwrap_err();
         assert!(error.contains("Python and Node.js"), "{error}");
-        let error = action_kind(&Runtime::parse("nodejs12.x")).unwrap_err();
-        assert!(error.contains("nodejs:12"), "{error}");
+        let error = action_kind(&Runtime::parse("nodejs24.x")).unwrap_err();
+        assert!(error.contains("nodejs:24"), "{error}");
+        let error = action_kind(&Runtime::parse("nodejs10.x")).unwrap_err();
+        assert!(error.contains("nodejs:10"), "{error}");
         assert!(action_kind(&Runtime::parse("python2.7")).is_err());
     }
 
