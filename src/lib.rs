@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod diagnostic;
+pub mod http;
 pub mod manifest;
 pub mod model;
 pub mod package;

@@ -13,6 +13,7 @@
 //! of our own, so a re-run after any failure converges.
 
 pub mod local;
+pub mod openwhisk;
 pub mod plan;
 
 use std::collections::BTreeMap;
@@ -336,10 +337,8 @@ pub fn select(service: &Service, options: &TargetOptions) -> anyhow::Result<Box<
         .unwrap_or_else(|| service.provider.name.clone());
     match kind {
         ProviderKind::Local => Ok(Box::new(local::LocalProvider::from_env()?)),
-        ProviderKind::Aws
-        | ProviderKind::Azure
-        | ProviderKind::Google
-        | ProviderKind::Openwhisk => {
+        ProviderKind::Openwhisk => Ok(Box::new(openwhisk::OpenWhiskProvider::from_env(service)?)),
+        ProviderKind::Aws | ProviderKind::Azure | ProviderKind::Google => {
             anyhow::bail!(
                 "the {kind} provider is not built into this version of stratus yet; \
                  use `--provider local` to run the service on this machine \

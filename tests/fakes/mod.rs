@@ -1,0 +1,7 @@
+//! Fake cloud control planes for the provider tests: one module per cloud, each an in-process
+//! HTTP server on 127.0.0.1 that follows the provider's published REST contract.
+#![allow(dead_code)]
+
+pub mod openwhisk;
+pub mod openwhisk_exec;
+pub mod openwhisk_invoke;
