@@ -7,6 +7,11 @@
 //! CLI does it; its handlers are AWS-style, so every target runs the same code.
 
 mod common;
+#[path = "fakes/mod.rs"]
+mod fakes;
+#[path = "openwhisk/support.rs"]
+#[allow(dead_code)]
+mod openwhisk_support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -67,6 +72,31 @@ impl Target for LocalTarget {
             entry.1 = now;
         }
         entry.0
+    }
+}
+
+/// OpenWhisk, against the fake controller (which runs the actions with python3 / node).
+struct OpenWhiskTarget {
+    fake: fakes::openwhisk::FakeOpenWhisk,
+    provider: stratus::providers::openwhisk::OpenWhiskProvider,
+}
+
+impl OpenWhiskTarget {
+    async fn new() -> OpenWhiskTarget {
+        let fake = fakes::openwhisk::FakeOpenWhisk::start().await;
+        let provider = openwhisk_support::provider_for(&fake, &fake.auth.clone());
+        OpenWhiskTarget { fake, provider }
+    }
+}
+
+#[async_trait]
+impl Target for OpenWhiskTarget {
+    fn provider(&self) -> &dyn Provider {
+        &self.provider
+    }
+
+    fn writes(&self) -> usize {
+        self.fake.writes()
     }
 }
 
@@ -229,14 +259,27 @@ async fn conformance(target: &dyn Target) {
 
     // First deploy: everything is created.
     let first = deploy(target, &service).await;
-    assert_eq!(action_of(&first, ResourceKind::Function, "hello"), Action::Create);
-    assert_eq!(action_of(&first, ResourceKind::Function, "bye"), Action::Create);
+    assert_eq!(
+        action_of(&first, ResourceKind::Function, "hello"),
+        Action::Create
+    );
+    assert_eq!(
+        action_of(&first, ResourceKind::Function, "bye"),
+        Action::Create
+    );
 
     // A redeploy with nothing changed plans nothing and writes nothing.
     let before = target.writes();
     let again = deploy(target, &service).await;
-    assert!(!again.has_changes(), "no-op redeploy planned changes: {again:#?}");
-    assert_eq!(target.writes(), before, "a no-op redeploy wrote to the target");
+    assert!(
+        !again.has_changes(),
+        "no-op redeploy planned changes: {again:#?}"
+    );
+    assert_eq!(
+        target.writes(),
+        before,
+        "a no-op redeploy wrote to the target"
+    );
 
     // Invoke runs the deployed code.
     let invocation = provider
@@ -278,9 +321,15 @@ async fn conformance(target: &dyn Target) {
     fixture.edit("hello.py", "Hello, ", "Hi, ");
     let service = fixture.load();
     let code = deploy(target, &service).await;
-    assert_eq!(action_of(&code, ResourceKind::Function, "hello"), Action::Update);
+    assert_eq!(
+        action_of(&code, ResourceKind::Function, "hello"),
+        Action::Update
+    );
     assert_eq!(fields_of(&code, "hello"), ["code"]);
-    assert_eq!(action_of(&code, ResourceKind::Function, "bye"), Action::Unchanged);
+    assert_eq!(
+        action_of(&code, ResourceKind::Function, "bye"),
+        Action::Unchanged
+    );
     let invocation = provider
         .invoke(
             &service,
@@ -303,9 +352,15 @@ async fn conformance(target: &dyn Target) {
     );
     let service = fixture.load();
     let config = deploy(target, &service).await;
-    assert_eq!(action_of(&config, ResourceKind::Function, "bye"), Action::Update);
+    assert_eq!(
+        action_of(&config, ResourceKind::Function, "bye"),
+        Action::Update
+    );
     assert_eq!(fields_of(&config, "bye"), ["memorySize"]);
-    assert_eq!(action_of(&config, ResourceKind::Function, "hello"), Action::Unchanged);
+    assert_eq!(
+        action_of(&config, ResourceKind::Function, "hello"),
+        Action::Unchanged
+    );
 
     // A function that left the manifest is deleted.
     let manifest = std::fs::read_to_string(fixture.dir.path().join("serverless.yml")).unwrap();
@@ -313,7 +368,10 @@ async fn conformance(target: &dyn Target) {
     std::fs::write(fixture.dir.path().join("serverless.yml"), without_bye).unwrap();
     let service = fixture.load();
     let removal = deploy(target, &service).await;
-    assert_eq!(action_of(&removal, ResourceKind::Function, "bye"), Action::Delete);
+    assert_eq!(
+        action_of(&removal, ResourceKind::Function, "bye"),
+        Action::Delete
+    );
     let info = provider.info(&service).await.unwrap();
     let names: Vec<_> = info.functions.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["hello"]);
@@ -324,7 +382,9 @@ async fn conformance(target: &dyn Target) {
     // Remove deletes what this service deployed; a second remove finds nothing.
     let removed = provider.remove(&service).await.unwrap();
     assert!(
-        removed.iter().any(|r| r.kind == ResourceKind::Function && r.name.contains("hello")),
+        removed
+            .iter()
+            .any(|r| r.kind == ResourceKind::Function && r.name.contains("hello")),
         "{removed:#?}"
     );
     let info = provider.info(&service).await.unwrap();
@@ -339,4 +399,9 @@ async fn conformance(target: &dyn Target) {
 #[tokio::test]
 async fn local_conforms() {
     conformance(&LocalTarget::new()).await;
+}
+
+#[tokio::test]
+async fn openwhisk_conforms() {
+    conformance(&OpenWhiskTarget::new().await).await;
 }

@@ -188,7 +188,7 @@ async fn code_and_config_changes_update_only_what_changed() {
     );
     let env = action_of(&plan, "svc-dev-env");
     let fields: Vec<_> = env.fields.iter().map(|f| f.field.as_str()).collect();
-    assert_eq!(fields, ["environment.API_TOKEN", "memory"], "{env:#?}");
+    assert_eq!(fields, ["environment.API_TOKEN", "memorySize"], "{env:#?}");
     assert!(
         env.fields[0].sensitive,
         "secret-looking environment values are sensitive"

@@ -27,6 +27,7 @@ use crate::providers::{self, Provider, Scope, TargetOptions};
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let out = Output::new(cli.global.json, cli.global.no_color, cli.global.verbose);
+    crate::http::set_verbosity(cli.global.verbose);
     let session = Session {
         global: cli.global,
         out,

@@ -293,7 +293,7 @@ pub async fn apply(
     let (namespace, desired) = match prepared {
         Ok(ready) => ready,
         Err(error) => {
-            let mut pending: Vec<Change> = plan
+            let pending: Vec<Change> = plan
                 .changes
                 .iter()
                 .filter(|c| c.action != Action::Unchanged)
@@ -305,10 +305,10 @@ pub async fn apply(
                     endpoints: Vec::new(),
                 });
             }
-            let first = pending.remove(0);
             return Err(ApplyError {
+                cause: Some(error),
                 done,
-                failed: vec![(first, error)],
+                failed: Vec::new(),
                 pending,
             });
         }
@@ -340,6 +340,7 @@ pub async fn apply(
         }
         if !failed.is_empty() {
             return Err(ApplyError {
+                cause: None,
                 done,
                 failed,
                 pending: pending[end..].iter().map(|c| (*c).clone()).collect(),

@@ -126,12 +126,12 @@ pub fn action_fields(action: &Json, code_sha: Option<&str>) -> BTreeMap<String, 
     }
     let kind = action.pointer("/exec/kind").and_then(Json::as_str);
     if let Some(kind) = kind {
-        fields.insert("kind".to_string(), (kind.to_string(), false));
+        fields.insert("runtime".to_string(), (kind.to_string(), false));
     }
     // A sequence's limits are the controller's defaults, not ours to compare.
     if kind != Some("sequence") {
         if let Some(memory) = action.pointer("/limits/memory") {
-            fields.insert("memory".to_string(), (memory.to_string(), false));
+            fields.insert("memorySize".to_string(), (memory.to_string(), false));
         }
         if let Some(timeout) = action.pointer("/limits/timeout") {
             fields.insert("timeout".to_string(), (timeout.to_string(), false));
