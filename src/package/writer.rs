@@ -92,7 +92,7 @@ pub fn write_zip(entries: &[ZipEntry<'_>], dest: &Path) -> anyhow::Result<Writte
         );
     }
     let dir = dest.parent().unwrap_or(Path::new("."));
-    let temp = TempFile::new(dir, dest, "tmp")?;
+    let temp = TempFile::new(dir, dest, "tmp");
     let file = File::create(&temp.path)
         .with_context(|| format!("cannot create {}", temp.path.display()))?;
     let mut zip = ZipWriter::new(BufWriter::with_capacity(256 * 1024, file));
@@ -300,7 +300,7 @@ fn compress(
             Ok(Compressed::Prepared(builder.finish()?))
         }
         EntrySource::Disk(path) => {
-            let spill = TempFile::new(spill_dir, dest, "spill")?;
+            let spill = TempFile::new(spill_dir, dest, "spill");
             let mut file = File::open(path).with_context(|| format!("cannot read {}", what()))?;
             let out = File::create(&spill.path)
                 .with_context(|| format!("cannot create {}", spill.path.display()))?;
@@ -356,7 +356,7 @@ struct TempFile {
 
 impl TempFile {
     /// A fresh hidden name beside `dest`: `.<dest name>.<kind>-<pid>-<n>`.
-    fn new(dir: &Path, dest: &Path, kind: &str) -> anyhow::Result<TempFile> {
+    fn new(dir: &Path, dest: &Path, kind: &str) -> TempFile {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let base = dest
             .file_name()
@@ -364,7 +364,7 @@ impl TempFile {
             .unwrap_or_else(|| "artifact".to_string());
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!(".{base}.{kind}-{}-{n}", std::process::id()));
-        Ok(TempFile { path, keep: false })
+        TempFile { path, keep: false }
     }
 
     /// Renames the file to `dest` (atomic on one filesystem).
