@@ -1,6 +1,8 @@
 //! What goes into which artifact: patterns, individually, generated files, prebuilt artifacts,
 //! symlinks, secrets and size limits.
 
+#![cfg(unix)]
+
 mod package_support;
 
 use std::fs;

@@ -10,8 +10,9 @@
 //! one-entry spill zip beside the artifact and raw-copied. Workers stop handing out work when
 //! the entries waiting to be written exceed [`IN_FLIGHT_BUDGET`] bytes, so memory stays flat
 //! whatever the size of the tree. Inputs are read in fixed-size chunks so the deflate stream
-//! does not depend on how the OS splits reads. The archive is written to a temporary file in the
-//! output directory and renamed into place only once complete.
+//! does not depend on how the OS splits reads. The archive is hashed (sha256) as it is written,
+//! written to a temporary file in the output directory, synced, and renamed into place only once
+//! complete: an interrupted run never leaves a half-written artifact.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
