@@ -21,6 +21,7 @@ fn sample_tree(root: &std::path::Path) {
     write(root, "empty.txt", b"");
     write(root, ".git/HEAD", b"ref: refs/heads/main\n");
     write(root, "sub/.git/config", b"[core]\n");
+    write(root, "worktree/.git", b"gitdir: /elsewhere\n");
     write(root, ".serverless/old.zip", b"old");
     write(root, ".stratus/other-function.zip", b"keep me");
 }
