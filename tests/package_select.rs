@@ -1,6 +1,8 @@
 //! What goes into which artifact: patterns, individually, generated files, prebuilt artifacts,
 //! symlinks, secrets and size limits.
 
+#![cfg(unix)]
+
 mod package_support;
 
 use std::fs;
@@ -323,4 +325,21 @@ fn patterns_that_leave_nothing_are_an_error() {
     service.package.patterns = vec!["!**".into()];
     let error = stratus::package::package(&request(&service)).unwrap_err();
     assert!(error.to_string().contains("would be empty"), "{error}");
+}
+
+#[test]
+fn a_handler_left_out_by_the_patterns_is_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    two_function_tree(root);
+    let mut service = service(root, &[("a", "a/handler.main"), ("b", "b/handler.main")]);
+    service.package.patterns = vec!["!b/**".into()];
+    let packaged = package(&request(&service));
+    let keys: Vec<&str> = packaged
+        .warnings
+        .iter()
+        .filter_map(|w| w.key.as_deref())
+        .collect();
+    assert_eq!(keys, ["functions.b.handler"]);
+    assert!(packaged.warnings[0].message.contains("`b/handler.py`"));
 }

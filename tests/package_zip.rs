@@ -1,5 +1,7 @@
 //! The zip itself: contents, fixed metadata, reproducibility, readable by other tools.
 
+#![cfg(unix)]
+
 mod package_support;
 
 use std::fs;
@@ -19,6 +21,7 @@ fn sample_tree(root: &std::path::Path) {
     write(root, "empty.txt", b"");
     write(root, ".git/HEAD", b"ref: refs/heads/main\n");
     write(root, "sub/.git/config", b"[core]\n");
+    write(root, "worktree/.git", b"gitdir: /elsewhere\n");
     write(root, ".serverless/old.zip", b"old");
     write(root, ".stratus/other-function.zip", b"keep me");
 }
@@ -234,4 +237,51 @@ fn extract_refuses_entries_that_escape() {
         assert!(!dir.path().join("dest/escaped.txt").exists());
         assert!(!dir.path().join("escaped.txt").exists());
     }
+}
+
+#[test]
+fn a_failed_write_leaves_nothing_behind() {
+    use stratus::package::writer::{EntrySource, ZipEntry, write_zip};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    fs::write(out.join("previous.zip"), b"previous").unwrap();
+    // Many entries so workers are busy when the missing one fails; one of them is large.
+    let big = vec![7u8; 3 << 20];
+    let mut entries: Vec<ZipEntry<'_>> = (0..200)
+        .map(|i| ZipEntry {
+            name: format!("f{i:03}.txt"),
+            source: EntrySource::Memory(b"some text"),
+            size: 9,
+            executable: false,
+        })
+        .collect();
+    entries.push(ZipEntry {
+        name: "g-big.bin".into(),
+        source: EntrySource::Memory(&big),
+        size: big.len() as u64,
+        executable: false,
+    });
+    entries.push(ZipEntry {
+        name: "h-missing.txt".into(),
+        source: EntrySource::Disk(dir.path().join("does-not-exist.txt")),
+        size: 10,
+        executable: false,
+    });
+    let error = write_zip(&entries, &out.join("previous.zip")).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("does-not-exist.txt"),
+        "{error:#}"
+    );
+    let left: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["previous.zip"]);
+    assert_eq!(fs::read(out.join("previous.zip")).unwrap(), b"previous");
+
+    // Out-of-order entries are refused before anything is written.
+    entries.swap(0, 1);
+    assert!(write_zip(&entries, &out.join("x.zip")).is_err());
+    assert!(!out.join("x.zip").exists());
 }

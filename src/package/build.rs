@@ -13,7 +13,7 @@ use super::walk::{self, Tree};
 use super::writer::{self, EntrySource, ZipEntry};
 use super::{Artifact, GeneratedFile, PackageRequest, Packaged, limits, secrets};
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::model::Service;
+use crate::model::{Language, Service};
 
 /// Builds every planned artifact.
 pub fn build_all(request: &PackageRequest<'_>, plans: &[ArtifactPlan]) -> anyhow::Result<Packaged> {
@@ -74,6 +74,9 @@ pub fn build_all(request: &PackageRequest<'_>, plans: &[ArtifactPlan]) -> anyhow
                             .push(file_name.clone());
                     }
                 }
+                packaged
+                    .warnings
+                    .extend(missing_handlers(service, functions, &entries, &file_name));
                 let dest = request.out_dir.join(&file_name);
                 let written = writer::write_zip(&entries, &dest)
                     .with_context(|| format!("cannot write {}", dest.display()))?;
@@ -106,6 +109,53 @@ pub fn build_all(request: &PackageRequest<'_>, plans: &[ArtifactPlan]) -> anyhow
             .push(secret_warning(service, &path, kind, &artifacts));
     }
     Ok(packaged)
+}
+
+/// A warning for each function whose handler file is not in its artifact (for the languages
+/// whose handler names a file: Python and Node.js).
+fn missing_handlers(
+    service: &Service,
+    functions: &[String],
+    entries: &[ZipEntry<'_>],
+    artifact: &str,
+) -> Vec<Diagnostic> {
+    let mut warnings = Vec::new();
+    for function in functions
+        .iter()
+        .filter_map(|name| service.functions.get(name))
+    {
+        let Some((file, _)) = function.handler_parts() else {
+            continue;
+        };
+        let extensions: &[&str] = match service.effective(function).runtime.map(|r| r.language) {
+            Some(Language::Python) => &["py"],
+            Some(Language::Node) => &["js", "mjs", "cjs"],
+            _ => continue,
+        };
+        let file = file.trim_start_matches("./");
+        let present = extensions.iter().any(|extension| {
+            let path = format!("{file}.{extension}");
+            entries
+                .binary_search_by(|entry| entry.name.as_str().cmp(path.as_str()))
+                .is_ok()
+        });
+        if !present {
+            let key = format!("functions.{}.handler", function.name);
+            let expected = format!("{file}.{}", extensions[0]);
+            warnings.push(
+                Diagnostic::warning(
+                    &key,
+                    format!("the handler file `{expected}` is not in {artifact}: the function will fail to start"),
+                )
+                .at(service.locate(&key).cloned())
+                .help(format!(
+                    "create {expected} in {}, or add \"{expected}\" at the end of package.patterns if a `!` pattern leaves it out",
+                    service.root.display()
+                )),
+            );
+        }
+    }
+    warnings
 }
 
 /// The warning for one secret-looking file.

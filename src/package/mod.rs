@@ -4,6 +4,12 @@
 //! relative: the same inputs give byte-identical zips on any machine, so an unchanged function
 //! is never uploaded again. Files are streamed and compressed in parallel; memory stays flat
 //! whatever the size of the tree.
+//!
+//! Map: `plan` decides which artifacts a request needs (service-wide, individually, prebuilt);
+//! [`walk`] lists the service tree once; [`patterns`] selects files per artifact; `build`
+//! assembles each artifact (generated files, [`secrets`] and `limits` warnings); [`writer`]
+//! writes the deterministic zip in parallel; [`extract`] unpacks one safely. User-facing docs:
+//! `docs/packaging.md`.
 
 mod build;
 mod extract;

@@ -1,7 +1,8 @@
 //! Walking the service tree: every candidate file with its zip path, size and executable bit.
 //!
-//! The walk happens once per `package` run and is shared by every artifact. It never descends
-//! into `.git`, `.stratus`, `.serverless` (at any depth) nor into the output directory. Symlinks
+//! The walk happens once per `package` run and is shared by every artifact. It skips `.git`,
+//! `.stratus` and `.serverless` entries (directories or files, at any depth) and the output
+//! directory. Symlinks
 //! are followed when they resolve inside the service directory (a file link stores the target's
 //! content under the link's path); links that leave the service directory, broken links, loops
 //! and names that are not UTF-8 are recorded as [`TreeProblem`]s, which become errors only if a
@@ -78,12 +79,16 @@ pub fn walk(root: &Path, skip: &[PathBuf]) -> anyhow::Result<Tree> {
                 });
                 continue;
             };
+            // `.git` may also be a file (worktrees, submodules): never packaged either.
+            if ALWAYS_EXCLUDED.contains(&name) {
+                continue;
+            }
             let rel = format!("{prefix}{name}");
             let file_type = entry
                 .file_type()
                 .with_context(|| format!("cannot read the type of {}", path.display()))?;
             if file_type.is_dir() {
-                if ALWAYS_EXCLUDED.contains(&name) || skip.contains(&path) {
+                if skip.contains(&path) {
                     continue;
                 }
                 let mut down = ancestors.clone();
@@ -99,9 +104,6 @@ pub fn walk(root: &Path, skip: &[PathBuf]) -> anyhow::Result<Tree> {
                     source: path,
                 });
             } else if file_type.is_symlink() {
-                if ALWAYS_EXCLUDED.contains(&name) {
-                    continue;
-                }
                 follow_symlink(
                     &canonical_root,
                     &path,

@@ -10,8 +10,9 @@
 //! one-entry spill zip beside the artifact and raw-copied. Workers stop handing out work when
 //! the entries waiting to be written exceed [`IN_FLIGHT_BUDGET`] bytes, so memory stays flat
 //! whatever the size of the tree. Inputs are read in fixed-size chunks so the deflate stream
-//! does not depend on how the OS splits reads. The archive is written to a temporary file in the
-//! output directory and renamed into place only once complete.
+//! does not depend on how the OS splits reads. The archive is hashed (sha256) as it is written,
+//! written to a temporary file in the output directory, synced, and renamed into place only once
+//! complete: an interrupted run never leaves a half-written artifact.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -21,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use anyhow::Context;
+use sha2::{Digest, Sha256};
 use zip::write::{PreparedZipFile, SimpleFileOptions, ZipFileBuilder};
 use zip::{CompressionMethod, DateTime, System, ZipArchive, ZipWriter};
 
@@ -92,26 +94,32 @@ pub fn write_zip(entries: &[ZipEntry<'_>], dest: &Path) -> anyhow::Result<Writte
         );
     }
     let dir = dest.parent().unwrap_or(Path::new("."));
-    let temp = TempFile::new(dir, dest, "tmp")?;
+    let temp = TempFile::new(dir, dest, "tmp");
     let file = File::create(&temp.path)
         .with_context(|| format!("cannot create {}", temp.path.display()))?;
-    let mut zip = ZipWriter::new(BufWriter::with_capacity(256 * 1024, file));
+    let hashing = HashingWriter::new(file);
+    let mut zip = ZipWriter::new(BufWriter::with_capacity(256 * 1024, hashing));
     let unzipped_size = compress_all(entries, dir, dest, &mut zip)?;
     let mut out = zip
         .finish()
         .with_context(|| format!("cannot finish {}", temp.path.display()))?;
     out.flush()
         .with_context(|| format!("cannot write {}", temp.path.display()))?;
-    let file = out
+    let hashing = out
         .into_inner()
         .map_err(|error| error.into_error())
         .with_context(|| format!("cannot write {}", temp.path.display()))?;
+    let (file, streamed_hash) = hashing.finish();
     file.sync_all()
         .with_context(|| format!("cannot write {}", temp.path.display()))?;
     drop(file);
     let size = fs::metadata(&temp.path)?.len();
-    let sha256 = super::sha256_file(&temp.path)
-        .with_context(|| format!("cannot read back {}", temp.path.display()))?;
+    let sha256 = match streamed_hash {
+        Some((hash, hashed)) if hashed == size => hash,
+        // Some bytes were rewritten after a seek: hash the final file instead.
+        _ => super::sha256_file(&temp.path)
+            .with_context(|| format!("cannot read back {}", temp.path.display()))?,
+    };
     temp.persist(dest)?;
     Ok(Written {
         size,
@@ -300,7 +308,7 @@ fn compress(
             Ok(Compressed::Prepared(builder.finish()?))
         }
         EntrySource::Disk(path) => {
-            let spill = TempFile::new(spill_dir, dest, "spill")?;
+            let spill = TempFile::new(spill_dir, dest, "spill");
             let mut file = File::open(path).with_context(|| format!("cannot read {}", what()))?;
             let out = File::create(&spill.path)
                 .with_context(|| format!("cannot create {}", spill.path.display()))?;
@@ -348,6 +356,63 @@ fn copy_in_chunks(
     }
 }
 
+/// Hashes what is written to a file as it is written, as long as writes are sequential; a write
+/// anywhere but at the end of the hashed prefix (after a seek back) gives up, and the caller
+/// hashes the final file instead.
+struct HashingWriter {
+    file: File,
+    position: u64,
+    hasher: Option<Sha256>,
+    hashed: u64,
+}
+
+impl HashingWriter {
+    fn new(file: File) -> HashingWriter {
+        HashingWriter {
+            file,
+            position: 0,
+            hasher: Some(Sha256::new()),
+            hashed: 0,
+        }
+    }
+
+    /// The file, and the hex sha256 of its first `n` bytes with `n`, if writes stayed sequential.
+    fn finish(self) -> (File, Option<(String, u64)>) {
+        let hashed = self.hashed;
+        let hash = self
+            .hasher
+            .map(|hasher| (hex::encode(hasher.finalize()), hashed));
+        (self.file, hash)
+    }
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.file.write(buf)?;
+        if self.position == self.hashed {
+            if let Some(hasher) = &mut self.hasher {
+                hasher.update(&buf[..written]);
+                self.hashed += written as u64;
+            }
+        } else {
+            self.hasher = None;
+        }
+        self.position += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl io::Seek for HashingWriter {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        self.position = self.file.seek(to)?;
+        Ok(self.position)
+    }
+}
+
 /// A file in the output directory removed on drop unless persisted.
 struct TempFile {
     path: PathBuf,
@@ -356,7 +421,7 @@ struct TempFile {
 
 impl TempFile {
     /// A fresh hidden name beside `dest`: `.<dest name>.<kind>-<pid>-<n>`.
-    fn new(dir: &Path, dest: &Path, kind: &str) -> anyhow::Result<TempFile> {
+    fn new(dir: &Path, dest: &Path, kind: &str) -> TempFile {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let base = dest
             .file_name()
@@ -364,7 +429,7 @@ impl TempFile {
             .unwrap_or_else(|| "artifact".to_string());
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!(".{base}.{kind}-{}-{n}", std::process::id()));
-        Ok(TempFile { path, keep: false })
+        TempFile { path, keep: false }
     }
 
     /// Renames the file to `dest` (atomic on one filesystem).
