@@ -57,7 +57,9 @@ const SECRET_KEYS: &[&str] = &[
     "credentials",
 ];
 
-/// Whether a key (header, JSON field, variable) names a secret: `password`, `AUTH`, `*_TOKEN`...
+/// Whether a key (header, JSON field, environment variable) names a secret: `password`,
+/// `AUTH`, `*_TOKEN`, `AWS_ACCESS_KEY_ID`... Plans show such values as `(sensitive)` and
+/// redaction masks them.
 pub fn is_secret_key(key: &str) -> bool {
     let normalized: String = key
         .chars()
@@ -65,10 +67,21 @@ pub fn is_secret_key(key: &str) -> bool {
         .flat_map(char::to_lowercase)
         .collect();
     SECRET_KEYS.contains(&normalized.as_str())
-        || normalized.ends_with("secret")
-        || normalized.ends_with("password")
         || normalized.ends_with("token")
+        || SECRET_WORDS.iter().any(|word| normalized.contains(word))
 }
+
+/// Words that make any key containing them a secret (`DB_PASSWORD`, `AWS_ACCESS_KEY_ID`...).
+/// Matched on the lower-cased key without `-` and `_`.
+const SECRET_WORDS: &[&str] = &[
+    "secret",
+    "password",
+    "passwd",
+    "credential",
+    "apikey",
+    "accesskey",
+    "privatekey",
+];
 
 /// Returns `text` with every secret it recognises replaced by [`MASK`].
 pub fn redact(text: &str) -> String {

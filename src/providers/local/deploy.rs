@@ -18,13 +18,7 @@ use crate::providers::{
     Action, Applied, ApplyError, Change, Endpoint, FieldChange, Plan, ResourceKind, Scope,
 };
 
-/// Whether an environment key names a secret (its values are never shown in a plan).
-pub fn is_sensitive_key(key: &str) -> bool {
-    let upper = key.to_ascii_uppercase();
-    ["TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL", "AUTH"]
-        .iter()
-        .any(|word| upper.contains(word))
-}
+pub use crate::http::redact::is_secret_key as is_sensitive_key;
 
 /// The HTTP routes a function's events declare.
 pub fn routes_of(function: &crate::model::Function) -> Vec<RouteState> {
@@ -320,7 +314,8 @@ mod tests {
             "db_password",
             "SecretThing",
             "AWS_ACCESS_KEY_ID",
-            "authHeader",
+            "GITHUB_TOKEN",
+            "auth",
         ] {
             assert!(is_sensitive_key(key), "{key}");
         }
