@@ -63,6 +63,38 @@ pub struct Service {
 }
 
 impl Service {
+    /// A service named `name`, stage `dev`, for `provider`, rooted at `root` (manifest
+    /// `root/serverless.yml`), with no functions and default settings: the starting point
+    /// for building a model by hand (tests, benchmarks).
+    pub fn new(
+        name: impl Into<String>,
+        provider: ProviderKind,
+        root: impl Into<PathBuf>,
+    ) -> Service {
+        let root = root.into();
+        Service {
+            name: name.into(),
+            stage: "dev".into(),
+            region: None,
+            framework_version: None,
+            provider: ProviderSettings::new(provider),
+            functions: IndexMap::new(),
+            package: PackageSettings::default(),
+            custom: Json::Null,
+            plugins: Vec::new(),
+            resources: None,
+            manifest: root.join("serverless.yml"),
+            root,
+            locations: BTreeMap::new(),
+        }
+    }
+
+    /// Adds (or replaces) a function, keyed by its name.
+    pub fn with_function(mut self, function: Function) -> Service {
+        self.functions.insert(function.name.clone(), function);
+        self
+    }
+
     /// Where `key` (a dotted key path) was written, or the nearest parent key that was.
     pub fn locate(&self, key: &str) -> Option<&Location> {
         let mut key = key;
@@ -152,6 +184,22 @@ pub struct ProviderSettings {
     pub extra: serde_json::Map<String, Json>,
 }
 
+impl ProviderSettings {
+    /// Settings for `name` with nothing else set.
+    pub fn new(name: ProviderKind) -> ProviderSettings {
+        ProviderSettings {
+            name,
+            runtime: None,
+            memory_size: None,
+            timeout: None,
+            environment: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            architecture: None,
+            extra: serde_json::Map::new(),
+        }
+    }
+}
+
 /// One function (`functions.<name>`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Function {
@@ -180,6 +228,23 @@ pub struct Function {
 }
 
 impl Function {
+    /// A function with this handler and nothing else set (settings fall back to the provider's).
+    pub fn new(name: impl Into<String>, handler: Option<&str>) -> Function {
+        Function {
+            name: name.into(),
+            handler: handler.map(str::to_string),
+            image: None,
+            runtime: None,
+            memory_size: None,
+            timeout: None,
+            description: None,
+            environment: BTreeMap::new(),
+            events: Vec::new(),
+            package: FunctionPackage::default(),
+            extra: serde_json::Map::new(),
+        }
+    }
+
     /// The handler split at its last dot: `src/handler.hello` → (`src/handler`, `hello`).
     pub fn handler_parts(&self) -> Option<(&str, &str)> {
         self.handler.as_deref()?.rsplit_once('.')
@@ -393,30 +458,7 @@ mod tests {
 
     #[test]
     fn locate_falls_back_to_the_parent_key() {
-        let mut service = Service {
-            name: "s".into(),
-            stage: "dev".into(),
-            region: None,
-            framework_version: None,
-            provider: ProviderSettings {
-                name: ProviderKind::Local,
-                runtime: None,
-                memory_size: None,
-                timeout: None,
-                environment: BTreeMap::new(),
-                tags: BTreeMap::new(),
-                architecture: None,
-                extra: Default::default(),
-            },
-            functions: IndexMap::new(),
-            package: PackageSettings::default(),
-            custom: Json::Null,
-            plugins: vec![],
-            resources: None,
-            root: PathBuf::from("."),
-            manifest: PathBuf::from("serverless.yml"),
-            locations: BTreeMap::new(),
-        };
+        let mut service = Service::new("s", ProviderKind::Local, ".");
         let here = Location {
             file: "serverless.yml".into(),
             line: 3,

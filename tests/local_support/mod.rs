@@ -3,16 +3,11 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
-use stratus::model::{
-    Event, Function, FunctionPackage, HttpEvent, PackageSettings, ProviderKind, ProviderSettings,
-    Runtime, Service,
-};
+use stratus::model::{Event, Function, HttpEvent, ProviderKind, Runtime, Service};
 use stratus::package::{Artifact, Packaged};
 use stratus::providers::local::runner::find_on_path;
 
@@ -31,17 +26,8 @@ pub fn require_interpreters() {
 /// A function with `handler` on `runtime`.
 pub fn function(name: &str, handler: &str, runtime: &str) -> Function {
     Function {
-        name: name.into(),
-        handler: Some(handler.into()),
-        image: None,
         runtime: Some(Runtime::parse(runtime)),
-        memory_size: None,
-        timeout: None,
-        description: None,
-        environment: BTreeMap::new(),
-        events: Vec::new(),
-        package: FunctionPackage::default(),
-        extra: Default::default(),
+        ..Function::new(name, Some(handler))
     }
 }
 
@@ -57,34 +43,10 @@ pub fn http(method: &str, path: &str) -> Event {
 
 /// A service named `name` (stage `dev`) rooted at `root` with `functions`.
 pub fn service(root: &Path, name: &str, functions: Vec<Function>) -> Service {
-    let mut map = IndexMap::new();
-    for function in functions {
-        map.insert(function.name.clone(), function);
-    }
-    Service {
-        name: name.into(),
-        stage: "dev".into(),
-        region: None,
-        framework_version: None,
-        provider: ProviderSettings {
-            name: ProviderKind::Local,
-            runtime: None,
-            memory_size: None,
-            timeout: None,
-            environment: BTreeMap::new(),
-            tags: BTreeMap::new(),
-            architecture: None,
-            extra: Default::default(),
-        },
-        functions: map,
-        package: PackageSettings::default(),
-        custom: serde_json::Value::Null,
-        plugins: Vec::new(),
-        resources: None,
-        root: root.to_path_buf(),
-        manifest: root.join("serverless.yml"),
-        locations: BTreeMap::new(),
-    }
+    functions.into_iter().fold(
+        Service::new(name, ProviderKind::Local, root),
+        Service::with_function,
+    )
 }
 
 /// Writes `files` (path, contents) under `root`.
