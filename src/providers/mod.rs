@@ -12,6 +12,7 @@
 //! "The cloud is the state": a plan is always computed from what is live, never from a file
 //! of our own, so a re-run after any failure converges.
 
+pub mod aws;
 pub mod local;
 pub mod plan;
 
@@ -330,8 +331,8 @@ pub fn select(service: &Service, options: &TargetOptions) -> anyhow::Result<Box<
         .unwrap_or_else(|| service.provider.name.clone());
     match kind {
         ProviderKind::Local => Ok(Box::new(local::LocalProvider::from_env()?)),
-        ProviderKind::Aws
-        | ProviderKind::Azure
+        ProviderKind::Aws => Ok(Box::new(aws::AwsProvider::from_env())),
+        ProviderKind::Azure
         | ProviderKind::Google
         | ProviderKind::Openwhisk => {
             anyhow::bail!(
