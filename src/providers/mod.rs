@@ -332,9 +332,7 @@ pub fn select(service: &Service, options: &TargetOptions) -> anyhow::Result<Box<
     match kind {
         ProviderKind::Local => Ok(Box::new(local::LocalProvider::from_env()?)),
         ProviderKind::Aws => Ok(Box::new(aws::AwsProvider::from_env())),
-        ProviderKind::Azure
-        | ProviderKind::Google
-        | ProviderKind::Openwhisk => {
+        ProviderKind::Azure | ProviderKind::Google | ProviderKind::Openwhisk => {
             anyhow::bail!(
                 "the {kind} provider is not built into this version of stratus yet; \
                  use `--provider local` to run the service on this machine \

@@ -37,8 +37,9 @@ pub async fn apply(
         .changes
         .iter()
         .partition(|c| c.kind == ResourceKind::Role && c.name == ROLE_CHANGE);
-    let (function_changes, event_changes): (Vec<&Change>, Vec<&Change>) =
-        rest.into_iter().partition(|c| c.kind == ResourceKind::Function);
+    let (function_changes, event_changes): (Vec<&Change>, Vec<&Change>) = rest
+        .into_iter()
+        .partition(|c| c.kind == ResourceKind::Function);
 
     let role = match ensure_role(clients, service, role_changes.first().copied()).await {
         Ok(role) => {
@@ -51,9 +52,12 @@ pub async fn apply(
             role
         }
         Err(error) => {
-            let role_change = role_changes.first().map(|c| (*c).clone()).unwrap_or_else(|| {
-                Change::new(ResourceKind::Role, ROLE_CHANGE, "", Action::Unchanged)
-            });
+            let role_change = role_changes
+                .first()
+                .map(|c| (*c).clone())
+                .unwrap_or_else(|| {
+                    Change::new(ResourceKind::Role, ROLE_CHANGE, "", Action::Unchanged)
+                });
             return Err(ApplyError {
                 done,
                 failed: vec![(role_change, error)],
@@ -173,7 +177,9 @@ async fn apply_function(
         Action::Create => {
             let spec = functions::desired(service, packaged, &change.name)?;
             let code = code_source(clients, service, &spec).await?;
-            functions::create(clients, &spec, role, code).await.map(|_| ())
+            functions::create(clients, &spec, role, code)
+                .await
+                .map(|_| ())
         }
         Action::Update => {
             let spec = functions::desired(service, packaged, &change.name)?;
@@ -203,11 +209,7 @@ async fn code_source(
         return Ok(CodeSource::Zip(bytes));
     }
     let bucket = deployment_bucket(clients, service).await?;
-    let key = format!(
-        "{}{}.zip",
-        object_prefix(service),
-        spec.sha256_hex
-    );
+    let key = format!("{}{}.zip", object_prefix(service), spec.sha256_hex);
     let exists = clients
         .s3
         .head_object()
@@ -229,7 +231,12 @@ async fn code_source(
             .send()
             .await
             .map_err(describe)
-            .with_context(|| format!("uploading {} to s3://{bucket}/{key}", spec.artifact.display()))?;
+            .with_context(|| {
+                format!(
+                    "uploading {} to s3://{bucket}/{key}",
+                    spec.artifact.display()
+                )
+            })?;
     }
     Ok(CodeSource::S3 { bucket, key })
 }
@@ -263,7 +270,14 @@ pub async fn bucket_name(clients: &Clients, service: &Service) -> anyhow::Result
 /// The deployment bucket, created when it does not exist yet.
 async fn deployment_bucket(clients: &Clients, service: &Service) -> anyhow::Result<String> {
     let bucket = bucket_name(clients, service).await?;
-    if clients.s3.head_bucket().bucket(&bucket).send().await.is_ok() {
+    if clients
+        .s3
+        .head_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .is_ok()
+    {
         return Ok(bucket);
     }
     let mut request = clients.s3.create_bucket().bucket(&bucket);

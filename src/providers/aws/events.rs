@@ -153,7 +153,8 @@ pub async fn live_api(clients: &Clients, service: &Service) -> anyhow::Result<Op
         .map_err(describe)
         .context("listing the HTTP API's integrations")?;
     for integration in integrations.items() {
-        if let (Some(iid), Some(uri)) = (integration.integration_id(), integration.integration_uri())
+        if let (Some(iid), Some(uri)) =
+            (integration.integration_id(), integration.integration_uri())
         {
             live.integrations.insert(iid.to_string(), uri.to_string());
         }
@@ -287,7 +288,11 @@ pub fn plan_schedules(
                     ));
                 }
                 if *enabled != spec.enabled {
-                    fields.push(FieldChange::new("enabled", Some(enabled), Some(spec.enabled)));
+                    fields.push(FieldChange::new(
+                        "enabled",
+                        Some(enabled),
+                        Some(spec.enabled),
+                    ));
                 }
                 let same_input = match (input, &spec.input) {
                     (Some(a), Some(b)) => {
@@ -297,7 +302,11 @@ pub fn plan_schedules(
                     (a, b) => a == b,
                 };
                 if !same_input {
-                    fields.push(FieldChange::new("input", input.as_deref(), spec.input.as_deref()));
+                    fields.push(FieldChange::new(
+                        "input",
+                        input.as_deref(),
+                        spec.input.as_deref(),
+                    ));
                 }
                 let action = if fields.is_empty() {
                     Action::Unchanged
@@ -313,7 +322,12 @@ pub fn plan_schedules(
     for rule in live.keys() {
         if !desired.iter().any(|spec| &spec.rule == rule) {
             let name = rule.strip_prefix(&prefix).unwrap_or(rule);
-            changes.push(Change::new(ResourceKind::Trigger, name, rule, Action::Delete));
+            changes.push(Change::new(
+                ResourceKind::Trigger,
+                name,
+                rule,
+                Action::Delete,
+            ));
         }
     }
     changes
@@ -415,7 +429,8 @@ pub async fn put_route(
                 .map_err(describe)
                 .with_context(|| format!("creating the integration for {route_key}"))?;
             let id = created.integration_id().unwrap_or_default().to_string();
-            api.integrations.insert(id.clone(), function_arn.to_string());
+            api.integrations
+                .insert(id.clone(), function_arn.to_string());
             id
         }
     };

@@ -181,7 +181,10 @@ pub async fn live(clients: &Clients, deployed_name: &str) -> anyhow::Result<Opti
             .tags()
             .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
-        architecture: config.architectures().first().map(|a| a.as_str().to_string()),
+        architecture: config
+            .architectures()
+            .first()
+            .map(|a| a.as_str().to_string()),
         code_sha256: config.code_sha256().map(str::to_string),
         last_modified: config.last_modified().map(str::to_string),
         version: config.version().map(str::to_string),
@@ -192,9 +195,18 @@ pub async fn live(clients: &Clients, deployed_name: &str) -> anyhow::Result<Opti
 /// Whether an environment variable's value must never be shown.
 pub fn is_sensitive(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["SECRET", "TOKEN", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "PRIVATE", "AUTH"]
-        .iter()
-        .any(|word| upper.contains(word))
+    [
+        "SECRET",
+        "TOKEN",
+        "PASSWORD",
+        "PASSWD",
+        "KEY",
+        "CREDENTIAL",
+        "PRIVATE",
+        "AUTH",
+    ]
+    .iter()
+    .any(|word| upper.contains(word))
 }
 
 /// The fields of `live` that differ from `spec`; `role` is the role the function should run as.
@@ -229,7 +241,11 @@ pub fn diff(spec: &FunctionSpec, live: &LiveFunction, role: &str) -> Vec<FieldCh
         ));
     }
     if live.timeout != Some(spec.timeout) {
-        fields.push(FieldChange::new("timeout", live.timeout, Some(spec.timeout)));
+        fields.push(FieldChange::new(
+            "timeout",
+            live.timeout,
+            Some(spec.timeout),
+        ));
     }
     if live.description != spec.description {
         fields.push(FieldChange::new(
@@ -327,9 +343,10 @@ pub async fn create(
 ) -> anyhow::Result<String> {
     let code = match code {
         CodeSource::Zip(bytes) => FunctionCode::builder().zip_file(Blob::new(bytes)).build(),
-        CodeSource::S3 { bucket, key } => {
-            FunctionCode::builder().s3_bucket(bucket).s3_key(key).build()
-        }
+        CodeSource::S3 { bucket, key } => FunctionCode::builder()
+            .s3_bucket(bucket)
+            .s3_key(key)
+            .build(),
     };
     let started = Instant::now();
     let arn = loop {
@@ -475,7 +492,9 @@ pub async fn wait_ready(clients: &Clients, name: &str) -> anyhow::Result<()> {
             ),
             (_, Some(LastUpdateStatus::Failed)) => anyhow::bail!(
                 "the last update of {name} failed: {}",
-                config.last_update_status_reason().unwrap_or("no reason given")
+                config
+                    .last_update_status_reason()
+                    .unwrap_or("no reason given")
             ),
             (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => {}
             _ => return Ok(()),
@@ -519,7 +538,8 @@ pub async fn list_deployed(
                 .with_context(|| format!("reading the tags of {name}"))?;
             let tags = tags.tags();
             let ours = tags.is_some_and(|t| {
-                t.get(TAG_SERVICE) == Some(&service.name) && t.get(TAG_STAGE) == Some(&service.stage)
+                t.get(TAG_SERVICE) == Some(&service.name)
+                    && t.get(TAG_STAGE) == Some(&service.stage)
             });
             if ours {
                 found.push((short.to_string(), name.to_string(), arn.to_string()));

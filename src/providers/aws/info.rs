@@ -142,7 +142,14 @@ async fn remove_objects(clients: &Clients, service: &Service) -> anyhow::Result<
             Err(_) => return Ok(Vec::new()),
         },
     };
-    if clients.s3.head_bucket().bucket(&bucket).send().await.is_err() {
+    if clients
+        .s3
+        .head_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .is_err()
+    {
         return Ok(Vec::new());
     }
     let prefix = object_prefix(service);
@@ -159,7 +166,11 @@ async fn remove_objects(clients: &Clients, service: &Service) -> anyhow::Result<
         let page = page
             .map_err(describe)
             .with_context(|| format!("listing s3://{bucket}/{prefix}"))?;
-        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
     }
     for key in keys {
         clients

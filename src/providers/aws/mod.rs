@@ -20,6 +20,8 @@ pub mod role;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 
 use self::config::{CallLog, Clients};
@@ -79,16 +81,28 @@ impl AwsProvider {
     }
 }
 
-/// Turns an SDK error into one that shows the service's code and message, not just
-/// "service error".
-pub(crate) fn describe<E>(error: E) -> anyhow::Error
+/// Turns an SDK error into one a user can read: AWS's error code and message for service
+/// errors (`ResourceNotFoundException: Function not found: ...`), the cause chain otherwise
+/// (timeouts, connection failures).
+pub(crate) fn describe<E, R>(error: SdkError<E, R>) -> anyhow::Error
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    anyhow::anyhow!(
-        "{}",
-        aws_smithy_types::error::display::DisplayErrorContext(&error)
-    )
+    match &error {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            anyhow::anyhow!(
+                "{}: {}",
+                inner.code().unwrap_or("UnknownError"),
+                inner.message().unwrap_or("(no message)")
+            )
+        }
+        other => anyhow::anyhow!(
+            "{}",
+            aws_smithy_types::error::display::DisplayErrorContext(other)
+        ),
+    }
 }
 
 #[async_trait]

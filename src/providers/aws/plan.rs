@@ -189,7 +189,9 @@ async fn plan_api(clients: &Clients, service: &Service) -> anyhow::Result<Vec<Ch
     }
     for route in &desired {
         let target = service.deployed_name(&route.function);
-        let live_route = live.as_ref().and_then(|api| api.routes.get(&route.route_key));
+        let live_route = live
+            .as_ref()
+            .and_then(|api| api.routes.get(&route.route_key));
         let change = match live_route {
             None => Change::new(
                 ResourceKind::Route,
