@@ -15,6 +15,7 @@ use super::events;
 use super::functions::{self, CodeSource, FunctionSpec};
 use super::plan::{ROLE_CHANGE, URL_SUFFIX};
 use super::role::{self, RoleSpec};
+use super::schedules;
 use crate::model::Service;
 use crate::package::Packaged;
 use crate::providers::{
@@ -376,15 +377,15 @@ async fn apply_event(
             _ => {}
         },
         (ResourceKind::Trigger, Action::Create | Action::Update) => {
-            let spec = events::schedules(service)
+            let spec = schedules::schedules(service)
                 .into_iter()
                 .find(|s| s.rule == change.deployed_name)
                 .with_context(|| format!("rule {} is not in the manifest", change.deployed_name))?;
             let arn = function_arn(clients, arns, &service.deployed_name(&spec.function)).await?;
-            events::put_schedule(clients, service, &spec, &arn).await?;
+            schedules::put_schedule(clients, service, &spec, &arn).await?;
         }
         (ResourceKind::Trigger, Action::Delete) => {
-            events::delete_schedule(clients, &change.deployed_name).await?;
+            schedules::delete_schedule(clients, &change.deployed_name).await?;
         }
         _ => {}
     }

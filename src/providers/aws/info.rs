@@ -14,6 +14,7 @@ use super::events;
 use super::functions;
 use super::logs;
 use super::role::{self, RoleSpec};
+use super::schedules;
 use crate::model::Service;
 use crate::providers::{FunctionInfo, Removed, ResourceKind, ServiceInfo};
 
@@ -51,7 +52,7 @@ pub async fn info(clients: &Clients, service: &Service) -> anyhow::Result<Servic
             details.insert("role".to_string(), arn);
         }
     }
-    let rules = events::live_rules(clients, service).await?;
+    let rules = schedules::live_rules(clients, service).await?;
     if !rules.is_empty() {
         details.insert(
             "schedules".to_string(),
@@ -72,8 +73,8 @@ pub async fn info(clients: &Clients, service: &Service) -> anyhow::Result<Servic
 /// Deletes everything this service and stage created; answers what was deleted.
 pub async fn remove(clients: &Clients, service: &Service) -> anyhow::Result<Vec<Removed>> {
     let mut removed = Vec::new();
-    for rule in events::live_rules(clients, service).await?.keys() {
-        events::delete_schedule(clients, rule).await?;
+    for rule in schedules::live_rules(clients, service).await?.keys() {
+        schedules::delete_schedule(clients, rule).await?;
         removed.push(Removed {
             kind: ResourceKind::Trigger,
             name: rule.clone(),

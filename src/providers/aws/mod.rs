@@ -5,7 +5,7 @@
 //! `{service}-{stage}`, function URLs and EventBridge rules — and diffed with the manifest.
 //! Concerns are split by file: [`config`] (credentials, region, endpoint, retries, the call
 //! log), [`check`] (Lambda's rules before any call), [`role`], [`functions`], [`events`],
-//! [`plan`], [`deploy`] (apply), [`invoke`], [`logs`], and [`info`] (info and remove).
+//! [`schedules`], [`plan`], [`deploy`] (apply), [`invoke`], [`logs`], and [`info`] (info and remove).
 
 pub mod check;
 pub mod config;
@@ -17,6 +17,7 @@ pub mod invoke;
 pub mod logs;
 pub mod plan;
 pub mod role;
+pub mod schedules;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;

@@ -9,6 +9,7 @@ use super::config::Clients;
 use super::events::{self, wants_url};
 use super::functions::{self, FunctionSpec};
 use super::role::{self, RoleSpec};
+use super::schedules;
 use crate::model::Service;
 use crate::package::Packaged;
 use crate::providers::{Action, CONCURRENCY, Change, Plan, ResourceKind, Scope};
@@ -106,10 +107,10 @@ pub async fn plan(
             (false, None) => {}
         }
     }
-    let live_rules = events::live_rules(clients, service).await?;
-    changes.extend(events::plan_schedules(
+    let live_rules = schedules::live_rules(clients, service).await?;
+    changes.extend(schedules::plan_schedules(
         service,
-        &events::schedules(service),
+        &schedules::schedules(service),
         &live_rules,
     ));
     Ok(finish(service, clients, changes))
