@@ -147,10 +147,10 @@ impl Intercept for CallLog {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(metadata) = cfg.load::<Metadata>() {
-            if let Ok(mut calls) = self.0.lock() {
-                calls.push(format!("{}:{}", metadata.service(), metadata.name()));
-            }
+        if let Some(metadata) = cfg.load::<Metadata>()
+            && let Ok(mut calls) = self.0.lock()
+        {
+            calls.push(format!("{}:{}", metadata.service(), metadata.name()));
         }
         Ok(())
     }

@@ -399,14 +399,14 @@ pub async fn endpoints(clients: &Clients, service: &Service) -> anyhow::Result<V
         None => Vec::new(),
     };
     for (name, function) in &service.functions {
-        if events::wants_url(function) {
-            if let Some(url) = events::live_url(clients, &service.deployed_name(name)).await? {
-                endpoints.push(Endpoint {
-                    function: name.clone(),
-                    method: "ANY".to_string(),
-                    url,
-                });
-            }
+        if events::wants_url(function)
+            && let Some(url) = events::live_url(clients, &service.deployed_name(name)).await?
+        {
+            endpoints.push(Endpoint {
+                function: name.clone(),
+                method: "ANY".to_string(),
+                url,
+            });
         }
     }
     Ok(endpoints)

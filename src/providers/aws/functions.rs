@@ -258,14 +258,14 @@ pub fn diff(spec: &FunctionSpec, live: &LiveFunction, role: &str) -> Vec<FieldCh
     if live_role_name != Some(role_name(role)) {
         fields.push(FieldChange::new("role", live.role.as_deref(), Some(role)));
     }
-    if let Some(architecture) = &spec.architecture {
-        if live.architecture.as_deref() != Some(architecture.as_str()) {
-            fields.push(FieldChange::new(
-                "architecture",
-                live.architecture.as_deref(),
-                Some(architecture),
-            ));
-        }
+    if let Some(architecture) = &spec.architecture
+        && live.architecture.as_deref() != Some(architecture.as_str())
+    {
+        fields.push(FieldChange::new(
+            "architecture",
+            live.architecture.as_deref(),
+            Some(architecture),
+        ));
     }
     let keys: std::collections::BTreeSet<&String> = live
         .environment

@@ -47,10 +47,10 @@ pub async fn info(clients: &Clients, service: &Service) -> anyhow::Result<Servic
     if let Some(api) = events::live_api(clients, service).await? {
         details.insert("http api".to_string(), api.id.clone());
     }
-    if let RoleSpec::Managed { name, .. } = role::desired(service, &clients.region) {
-        if let Some((arn, _)) = role::live(clients, &name).await? {
-            details.insert("role".to_string(), arn);
-        }
+    if let RoleSpec::Managed { name, .. } = role::desired(service, &clients.region)
+        && let Some((arn, _)) = role::live(clients, &name).await?
+    {
+        details.insert("role".to_string(), arn);
     }
     let rules = schedules::live_rules(clients, service).await?;
     if !rules.is_empty() {
@@ -121,13 +121,13 @@ pub async fn remove(clients: &Clients, service: &Service) -> anyhow::Result<Vec<
             });
         }
     }
-    if let RoleSpec::Managed { name, .. } = role::desired(service, &clients.region) {
-        if role::remove(clients, service, &name).await? {
-            removed.push(Removed {
-                kind: ResourceKind::Role,
-                name,
-            });
-        }
+    if let RoleSpec::Managed { name, .. } = role::desired(service, &clients.region)
+        && role::remove(clients, service, &name).await?
+    {
+        removed.push(Removed {
+            kind: ResourceKind::Role,
+            name,
+        });
     }
     removed.extend(remove_objects(clients, service).await?);
     Ok(removed)

@@ -71,10 +71,10 @@ pub async fn read(
         };
         for event in page.events() {
             let message = event.message().unwrap_or_default().trim_end().to_string();
-            if let Some(filter) = &query.filter {
-                if !message.contains(filter.as_str()) {
-                    continue;
-                }
+            if let Some(filter) = &query.filter
+                && !message.contains(filter.as_str())
+            {
+                continue;
             }
             let timestamp_ms = event.timestamp().unwrap_or_default();
             let stream = event.log_stream_name().unwrap_or_default().to_string();
