@@ -571,3 +571,96 @@ fn check_reports_every_problem_at_once_naming_the_key() {
     );
     assert_eq!(keys.len(), 4, "{diagnostics}");
 }
+
+#[tokio::test]
+async fn role_statements_and_schedules_are_updated_in_place() {
+    let dir = TempDir::new().unwrap();
+    let provider = provider().await;
+    let mut svc = service(
+        "perms",
+        vec![function("job", vec![schedule("rate(1 hour)")])],
+    );
+    let statement = |action: &str| json!({"Effect": "Allow", "Action": [action], "Resource": "*"});
+    svc.provider.extra.insert(
+        "iam".into(),
+        json!({"role": {"statements": [statement("s3:GetObject")]}}),
+    );
+    let packaged = package(dir.path(), &svc, "v1");
+    deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    let same = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
+    assert!(!same.has_changes(), "{same:#?}");
+
+    svc.provider.extra.insert(
+        "iam".into(),
+        json!({"role": {"statements": [statement("s3:PutObject")]}}),
+    );
+    let Some(stratus::model::Event::Schedule(rule)) =
+        svc.functions.get_mut("job").unwrap().events.get_mut(0)
+    else {
+        panic!("the fixture has a schedule");
+    };
+    rule.expression = "rate(2 hours)".into();
+    rule.enabled = false;
+    provider.call_log().clear();
+    let changed = deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    let role = changed
+        .changes
+        .iter()
+        .find(|c| c.kind == ResourceKind::Role)
+        .unwrap();
+    assert_eq!(role.action, Action::Update);
+    assert_eq!(role.fields[0].field, "iam.role.statements");
+    assert!(
+        role.fields[0]
+            .new
+            .as_deref()
+            .unwrap()
+            .contains("s3:PutObject")
+    );
+    let trigger = changed
+        .changes
+        .iter()
+        .find(|c| c.kind == ResourceKind::Trigger)
+        .unwrap();
+    assert_eq!(trigger.action, Action::Update);
+    let fields: Vec<_> = trigger.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, vec!["schedule", "enabled"]);
+    let writes = provider.call_log().writes();
+    assert!(
+        writes.contains(&"IAM:PutRolePolicy".to_string()),
+        "{writes:?}"
+    );
+    assert!(
+        writes.contains(&"EventBridge:PutRule".to_string()),
+        "{writes:?}"
+    );
+    assert!(
+        !writes.iter().any(|w| w.starts_with("Lambda:Update")),
+        "{writes:?}"
+    );
+    let settled = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
+    assert!(!settled.has_changes(), "{settled:#?}");
+
+    // An existing role named in the manifest is used as is and never removed.
+    let mut borrowed = service("borrow", vec![function("f", vec![])]);
+    borrowed.provider.extra.insert(
+        "iam".into(),
+        json!({"role": "perms-dev-us-east-1-lambdaRole"}),
+    );
+    let packaged = package(dir.path(), &borrowed, "v1");
+    let plan = deploy(&provider, &borrowed, &packaged, &Scope::default()).await;
+    assert!(!plan.changes.iter().any(|c| c.kind == ResourceKind::Role));
+    let removed = provider.remove(&borrowed).await.unwrap();
+    assert!(
+        !removed.iter().any(|r| r.kind == ResourceKind::Role),
+        "{removed:?}"
+    );
+    let info = provider.info(&svc).await.unwrap();
+    assert!(info.details.contains_key("role"));
+}
