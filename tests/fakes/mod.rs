@@ -5,3 +5,6 @@
 pub mod openwhisk;
 pub mod openwhisk_exec;
 pub mod openwhisk_invoke;
+pub mod azure;
+pub mod azure_arm;
+pub mod azure_host;
