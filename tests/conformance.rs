@@ -6,12 +6,12 @@
 //! manifest loaded with `manifest::load` and packaged with `package::package`, exactly as the
 //! CLI does it; its handlers are AWS-style, so every target runs the same code.
 
-mod common;
-#[path = "fakes/mod.rs"]
-mod fakes;
 #[path = "azure/support.rs"]
 #[allow(dead_code)]
 mod azure_support;
+mod common;
+#[path = "fakes/mod.rs"]
+mod fakes;
 #[path = "openwhisk/support.rs"]
 #[allow(dead_code)]
 mod openwhisk_support;

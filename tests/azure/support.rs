@@ -58,3 +58,61 @@ pub fn provider_for(fake: &FakeAzure, service: &str, stage: &str) -> AzureProvid
         .unwrap()
         .with_poll_interval(Duration::from_millis(10))
 }
+
+/// A project directory written from `files` and its loaded service.
+pub fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, stratus::model::Service) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let service = load(dir.path());
+    (dir, service)
+}
+
+/// Loads the manifest in `dir`.
+pub fn load(dir: &std::path::Path) -> stratus::model::Service {
+    stratus::manifest::load(&stratus::manifest::LoadOptions {
+        cwd: dir.to_path_buf(),
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("manifest loads: {e}"))
+    .service
+}
+
+/// Checks, packages and plans as `stratus plan` does.
+pub async fn plan(
+    provider: &AzureProvider,
+    service: &stratus::model::Service,
+) -> (stratus::package::Packaged, stratus::providers::Plan) {
+    use stratus::providers::{Provider, Scope};
+    let scope = Scope::default();
+    let diagnostics = provider.check(service, &scope);
+    assert!(!diagnostics.has_errors(), "check: {diagnostics}");
+    let mut generated = std::collections::BTreeMap::new();
+    for (name, function) in &service.functions {
+        generated.insert(
+            name.clone(),
+            provider.generated_files(service, function).unwrap(),
+        );
+    }
+    let packaged = stratus::package::package(&stratus::package::PackageRequest {
+        service,
+        out_dir: service.root.join(".stratus"),
+        functions: None,
+        generated,
+        limits: provider.size_limits(),
+    })
+    .unwrap();
+    let plan = provider.plan(service, &packaged, &scope).await.unwrap();
+    (packaged, plan)
+}
+
+/// Plans and applies.
+pub async fn deploy(
+    provider: &AzureProvider,
+    service: &stratus::model::Service,
+) -> Result<stratus::providers::Applied, stratus::providers::ApplyError> {
+    use stratus::providers::Provider;
+    let (packaged, plan) = plan(provider, service).await;
+    provider.apply(service, &packaged, &plan).await
+}

@@ -107,7 +107,10 @@ pub fn reply(status: u16, body: &Json) -> Reply {
 
 /// An ARM error answer.
 pub fn arm_error(status: u16, code: &str, message: &str) -> Reply {
-    reply(status, &json!({"error": {"code": code, "message": message}}))
+    reply(
+        status,
+        &json!({"error": {"code": code, "message": message}}),
+    )
 }
 
 /// Serves `handle` on `listener` until the task is aborted.
@@ -123,7 +126,7 @@ where
             };
             let handle = handle.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request| handle(request));
+                let service = hyper::service::service_fn(&handle);
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -215,10 +218,12 @@ fn is_write(method: &str, path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     match method {
         "GET" | "HEAD" => false,
-        "POST" => !(lower.ends_with("/listkeys")
-            || lower.ends_with("/list")
-            || lower.ends_with("/token")
-            || lower.ends_with("/query")),
+        "POST" => {
+            !(lower.ends_with("/listkeys")
+                || lower.ends_with("/list")
+                || lower.ends_with("/token")
+                || lower.ends_with("/query"))
+        }
         _ => true,
     }
 }
@@ -256,7 +261,11 @@ async fn handle(state: Arc<Mutex<State>>, base: String, request: Request<Incomin
         Some(Fault::Status(status, retry_after)) => {
             let mut response = arm_error(
                 status,
-                if status == 429 { "TooManyRequests" } else { "InternalServerError" },
+                if status == 429 {
+                    "TooManyRequests"
+                } else {
+                    "InternalServerError"
+                },
                 "injected fault",
             )?;
             if let Some(seconds) = retry_after {
@@ -307,7 +316,9 @@ fn token(state: &Arc<Mutex<State>>, path: &str, body: &[u8]) -> Reply {
     let secret_ok = form.get("client_secret").map(String::as_str) == Some(SECRET);
     let assertion_ok = form.get("client_assertion_type").map(String::as_str)
         == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-        && form.get("client_assertion").is_some_and(|a| a.split('.').count() == 3);
+        && form
+            .get("client_assertion")
+            .is_some_and(|a| a.split('.').count() == 3);
     if tenant != TENANT
         || form.get("grant_type").map(String::as_str) != Some("client_credentials")
         || form.get("client_id").map(String::as_str) != Some(CLIENT)
@@ -374,6 +385,10 @@ fn poll(state: &Arc<Mutex<State>>, id: &str, kind: Option<&str>) -> Reply {
         return Ok(response);
     }
     if let Some((code, message)) = &operation.error {
+        if by_location {
+            // The Location protocol ends with the operation's own error status.
+            return arm_error(409, code, message);
+        }
         return reply(
             200,
             &json!({"status": "Failed", "error": {"code": code, "message": message}}),

@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value as Json, json};
 
-use super::azure::{
-    Reply, STORAGE_KEY, State, arm_error, operation_fails, reply, start_operation,
-};
+use super::azure::{Reply, STORAGE_KEY, State, arm_error, operation_fails, reply, start_operation};
 use super::azure_host::AppHost;
 
 fn merge_record(path: &str, name: &str, kind: &str, body: &Json, old: Option<&Json>) -> Json {
@@ -37,12 +35,21 @@ fn merge_record(path: &str, name: &str, kind: &str, body: &Json, old: Option<&Js
 }
 
 fn with_operation(status: u16, header: &str, base: &str, id: &str, record: &Json) -> Reply {
-    let kind = if header == "location" { "location" } else { "async" };
+    let kind = if header == "location" {
+        "location"
+    } else {
+        "async"
+    };
     let mut response = reply(status, record)?;
     let url = format!("{base}/operations/{id}?api-version=2024-04-01&kind={kind}");
-    response
-        .headers_mut()
-        .insert(if header == "location" { "location" } else { "azure-asyncoperation" }, url.parse().expect("url"));
+    response.headers_mut().insert(
+        if header == "location" {
+            "location"
+        } else {
+            "azure-asyncoperation"
+        },
+        url.parse().expect("url"),
+    );
     response
         .headers_mut()
         .insert("retry-after", "0".parse().expect("digit"));
@@ -76,11 +83,23 @@ pub async fn route(
             &format!("Resource group '{}' could not be found.", segments[3]),
         );
     }
-    let rest: Vec<String> = segments[4..].iter().map(|s| s.to_ascii_lowercase()).collect();
+    let rest: Vec<String> = segments[4..]
+        .iter()
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     let name = segments.get(7).copied().unwrap_or("");
     match (method, rest.as_slice()) {
-        ("POST", ["providers", "microsoft.storage", "storageaccounts", _, "listkeys"]) => {
+        (
+            "POST",
+            [
+                "providers",
+                "microsoft.storage",
+                "storageaccounts",
+                _,
+                "listkeys",
+            ],
+        ) => {
             let account = format!("/{}", segments[..8].join("/")).to_ascii_lowercase();
             if !state.lock().unwrap().resources.contains_key(&account) {
                 return arm_error(404, "ResourceNotFound", "no such storage account");
@@ -123,7 +142,19 @@ pub async fn route(
             let id = start_operation(state, 2, record.clone());
             with_operation(202, "location", base, &id, &Json::Null)
         }
-        ("PUT", ["providers", "microsoft.storage", "storageaccounts", _, "blobservices", "default", "containers", container]) => {
+        (
+            "PUT",
+            [
+                "providers",
+                "microsoft.storage",
+                "storageaccounts",
+                _,
+                "blobservices",
+                "default",
+                "containers",
+                container,
+            ],
+        ) => {
             let account = format!("/{}", segments[..8].join("/")).to_ascii_lowercase();
             let mut s = state.lock().unwrap();
             if !s.resources.contains_key(&account) {
@@ -163,7 +194,11 @@ pub async fn route(
         }
         ("PUT", ["providers", "microsoft.web", "serverfarms", _]) => {
             if body.pointer("/sku/name").and_then(Json::as_str) != Some("FC1") {
-                return arm_error(400, "InvalidSku", "this fake serves Flex Consumption (FC1) plans");
+                return arm_error(
+                    400,
+                    "InvalidSku",
+                    "this fake serves Flex Consumption (FC1) plans",
+                );
             }
             let mut s = state.lock().unwrap();
             let old = s.resources.get(&key).cloned();
@@ -171,7 +206,13 @@ pub async fn route(
             s.resources.insert(key, record.clone());
             drop(s);
             let id = start_operation(state, 2, record.clone());
-            with_operation(if old.is_some() { 200 } else { 201 }, "async", base, &id, &record)
+            with_operation(
+                if old.is_some() { 200 } else { 201 },
+                "async",
+                base,
+                &id,
+                &record,
+            )
         }
         ("PUT", ["providers", "microsoft.web", "sites", _]) => {
             site_put(state, base, path, &key, name, body).await
@@ -185,7 +226,17 @@ pub async fn route(
             s.resources.insert(key, record.clone());
             reply(200, &record)
         }
-        ("PUT", ["providers", "microsoft.web", "sites", _, "config", "appsettings"]) => {
+        (
+            "PUT",
+            [
+                "providers",
+                "microsoft.web",
+                "sites",
+                _,
+                "config",
+                "appsettings",
+            ],
+        ) => {
             let mut s = state.lock().unwrap();
             let site = key.trim_end_matches("/config/appsettings").to_string();
             if !s.resources.contains_key(&site) {
@@ -193,16 +244,33 @@ pub async fn route(
             }
             let properties = body.get("properties").cloned().unwrap_or(json!({}));
             s.settings.insert(site, properties.clone());
-            reply(200, &json!({"name": "appsettings", "properties": properties}))
+            reply(
+                200,
+                &json!({"name": "appsettings", "properties": properties}),
+            )
         }
-        ("POST", ["providers", "microsoft.web", "sites", _, "config", "appsettings", "list"]) => {
+        (
+            "POST",
+            [
+                "providers",
+                "microsoft.web",
+                "sites",
+                _,
+                "config",
+                "appsettings",
+                "list",
+            ],
+        ) => {
             let s = state.lock().unwrap();
             let site = key.trim_end_matches("/config/appsettings/list");
             if !s.resources.contains_key(site) {
                 return arm_error(404, "ResourceNotFound", "no such site");
             }
             let properties = s.settings.get(site).cloned().unwrap_or(json!({}));
-            reply(200, &json!({"name": "appsettings", "properties": properties}))
+            reply(
+                200,
+                &json!({"name": "appsettings", "properties": properties}),
+            )
         }
         ("GET", ["providers", "microsoft.web", "sites", _, "functions"]) => {
             let host = app_host(state, name);
@@ -211,7 +279,18 @@ pub async fn route(
             };
             reply(200, &json!({"value": host.function_records(path)}))
         }
-        ("POST", ["providers", "microsoft.web", "sites", _, "functions", function, "listkeys"]) => {
+        (
+            "POST",
+            [
+                "providers",
+                "microsoft.web",
+                "sites",
+                _,
+                "functions",
+                function,
+                "listkeys",
+            ],
+        ) => {
             let Some(host) = app_host(state, name) else {
                 return arm_error(404, "ResourceNotFound", "no such site");
             };
@@ -220,7 +299,18 @@ pub async fn route(
             }
             reply(200, &json!({"default": host.function_key}))
         }
-        ("POST", ["providers", "microsoft.web", "sites", _, "host", "default", "listkeys"]) => {
+        (
+            "POST",
+            [
+                "providers",
+                "microsoft.web",
+                "sites",
+                _,
+                "host",
+                "default",
+                "listkeys",
+            ],
+        ) => {
             let Some(host) = app_host(state, name) else {
                 return arm_error(404, "ResourceNotFound", "no such site");
             };
@@ -243,14 +333,19 @@ pub async fn route(
                 return reply(204, &Json::Null);
             }
             let prefix = format!("{key}/");
-            s.resources.retain(|k, _| k != &key && !k.starts_with(&prefix));
+            s.resources
+                .retain(|k, _| k != &key && !k.starts_with(&prefix));
             s.settings.retain(|k, _| k != &key);
             if rest.get(2) == Some(&"sites") && rest.len() == 4 {
                 s.apps.remove(name);
             }
             reply(200, &Json::Null)
         }
-        _ => arm_error(400, "BadRequest", &format!("{method} is not served on {path}")),
+        _ => arm_error(
+            400,
+            "BadRequest",
+            &format!("{method} is not served on {path}"),
+        ),
     }
 }
 
@@ -274,7 +369,10 @@ async fn site_put(
     if !state.lock().unwrap().resources.contains_key(&plan) {
         return arm_error(404, "ServerFarmNotFound", "The server farm was not found.");
     }
-    if body.pointer("/properties/functionAppConfig/runtime/name").is_none() {
+    if body
+        .pointer("/properties/functionAppConfig/runtime/name")
+        .is_none()
+    {
         return arm_error(
             400,
             "FunctionAppConfigRequired",
@@ -298,9 +396,19 @@ async fn site_put(
     if operation_fails(state, &id) {
         state.lock().unwrap().apps.remove(name);
     } else {
-        state.lock().unwrap().resources.insert(key.to_string(), record.clone());
+        state
+            .lock()
+            .unwrap()
+            .resources
+            .insert(key.to_string(), record.clone());
     }
-    with_operation(if old.is_some() { 200 } else { 201 }, "async", base, &id, &record)
+    with_operation(
+        if old.is_some() { 200 } else { 201 },
+        "async",
+        base,
+        &id,
+        &record,
+    )
 }
 
 fn group(
@@ -354,7 +462,8 @@ fn group(
             for app in apps {
                 s.apps.remove(&app);
             }
-            s.resources.retain(|k, _| k != key && !k.starts_with(&prefix));
+            s.resources
+                .retain(|k, _| k != key && !k.starts_with(&prefix));
             s.settings.retain(|k, _| !k.starts_with(&prefix));
             drop(s);
             let id = start_operation(state, 3, Json::Null);

@@ -76,6 +76,9 @@ pub struct Deployed {
     functions: BTreeMap<String, Json>,
 }
 
+/// A deployment: polls left before it completes, whether it succeeds, its log.
+type Deployment = (u32, bool, Vec<String>);
+
 /// One function app's hosts.
 pub struct AppHost {
     /// The app name.
@@ -89,7 +92,7 @@ pub struct AppHost {
     host_addr: String,
     scm_addr: String,
     deployed: Mutex<Option<Deployed>>,
-    deployments: Mutex<BTreeMap<String, (u32, bool, Vec<String>)>>,
+    deployments: Mutex<BTreeMap<String, Deployment>>,
     state: Arc<Mutex<State>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -109,7 +112,7 @@ impl AppHost {
         let scm = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let host_addr = host.local_addr().expect("address").to_string();
         let scm_addr = scm.local_addr().expect("address").to_string();
-        let app = Arc::new_cyclic(|weak: &std::sync::Weak<AppHost>| {
+        Arc::new_cyclic(|weak: &std::sync::Weak<AppHost>| {
             let for_host = weak.clone();
             let for_scm = weak.clone();
             let host_task = serve(host, move |request| {
@@ -142,8 +145,7 @@ impl AppHost {
                 state: state.clone(),
                 tasks: vec![host_task, scm_task],
             }
-        });
-        app
+        })
     }
 
     /// The function host's `host:port`.
@@ -176,7 +178,10 @@ impl AppHost {
             .iter()
             .map(|(name, config)| {
                 let mut properties = json!({"name": name, "config": config, "isDisabled": false});
-                if let Some(route) = http_binding(config).and_then(|b| b.get("route")).and_then(Json::as_str) {
+                if let Some(route) = http_binding(config)
+                    .and_then(|b| b.get("route"))
+                    .and_then(Json::as_str)
+                {
                     properties["invoke_url_template"] =
                         json!(format!("http://{}/api/{route}", self.host_addr));
                 }
@@ -207,7 +212,12 @@ impl AppHost {
         let method = request.method().to_string();
         let path = request.uri().path().to_string();
         let query = request.uri().query().unwrap_or("").to_string();
-        let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = request
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         if method == "POST" && path == "/api/publish" {
             if !query.contains("RemoteBuild=false") {
                 return reply(400, &json!({"Message": "RemoteBuild=false expected"}));
@@ -216,19 +226,35 @@ impl AppHost {
             let id = uuid::Uuid::new_v4().to_string();
             let failing = std::mem::take(&mut self.state.lock().unwrap().fail_deployment);
             let log = match (failing, self.unpack(&body)) {
-                (true, _) => (false, vec!["Extracting package".into(), "Error: the worker failed to index functions".into()]),
+                (true, _) => (
+                    false,
+                    vec![
+                        "Extracting package".into(),
+                        "Error: the worker failed to index functions".into(),
+                    ],
+                ),
                 (false, Err(e)) => (false, vec![format!("Error: {e}")]),
-                (false, Ok(())) => (true, vec!["Extracting package".into(), "Deployment successful.".into()]),
+                (false, Ok(())) => (
+                    true,
+                    vec!["Extracting package".into(), "Deployment successful.".into()],
+                ),
             };
-            self.deployments.lock().unwrap().insert(id.clone(), (2, log.0, log.1));
+            self.deployments
+                .lock()
+                .unwrap()
+                .insert(id.clone(), (2, log.0, log.1));
             let mut response = reply(202, &json!({"id": id}))?;
             response.headers_mut().insert(
                 "location",
-                format!("http://{}/api/deployments/{id}", self.scm_addr).parse().expect("url"),
+                format!("http://{}/api/deployments/{id}", self.scm_addr)
+                    .parse()
+                    .expect("url"),
             );
             return Ok(response);
         }
-        if method == "GET" && let Some(rest) = path.strip_prefix("/api/deployments/") {
+        if method == "GET"
+            && let Some(rest) = path.strip_prefix("/api/deployments/")
+        {
             let (id, log) = match rest.strip_suffix("/log") {
                 Some(id) => (id.to_string(), true),
                 None => (rest.to_string(), false),
@@ -238,22 +264,37 @@ impl AppHost {
                 return reply(404, &json!({"Message": "no such deployment"}));
             };
             if log {
-                let lines: Vec<Json> = entry.2.iter().map(|m| json!({"message": m, "log_time": "2026-11-23T12:00:00Z"})).collect();
+                let lines: Vec<Json> = entry
+                    .2
+                    .iter()
+                    .map(|m| json!({"message": m, "log_time": "2026-11-23T12:00:00Z"}))
+                    .collect();
                 return reply(200, &Json::Array(lines));
             }
             if entry.0 > 0 {
                 entry.0 -= 1;
-                return reply(200, &json!({"id": id, "status": 1, "complete": false, "status_text": "Building"}));
+                return reply(
+                    200,
+                    &json!({"id": id, "status": 1, "complete": false, "status_text": "Building"}),
+                );
             }
-            let (status, text) = if entry.1 { (4, "") } else { (3, "Deployment failed") };
-            return reply(200, &json!({"id": id, "status": status, "complete": true, "status_text": text}));
+            let (status, text) = if entry.1 {
+                (4, "")
+            } else {
+                (3, "Deployment failed")
+            };
+            return reply(
+                200,
+                &json!({"id": id, "status": status, "complete": true, "status_text": text}),
+            );
         }
         reply(404, &json!({"Message": "not found"}))
     }
 
     fn unpack(&self, zip: &[u8]) -> Result<(), String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|e| format!("not a zip: {e}"))?;
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip))
+            .map_err(|e| format!("not a zip: {e}"))?;
         let mut functions = BTreeMap::new();
         let mut has_host = false;
         for index in 0..archive.len() {
@@ -262,11 +303,16 @@ impl AppHost {
             let mut bytes = Vec::new();
             entry.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
             let target = dir.path().join(&name);
-            std::fs::create_dir_all(target.parent().expect("file has a parent")).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(target.parent().expect("file has a parent"))
+                .map_err(|e| e.to_string())?;
             std::fs::write(&target, &bytes).map_err(|e| e.to_string())?;
             has_host |= name == "host.json";
-            if let Some(function) = name.strip_suffix("/function.json").filter(|f| !f.contains('/')) {
-                let config: Json = serde_json::from_slice(&bytes).map_err(|e| format!("{name}: {e}"))?;
+            if let Some(function) = name
+                .strip_suffix("/function.json")
+                .filter(|f| !f.contains('/'))
+            {
+                let config: Json =
+                    serde_json::from_slice(&bytes).map_err(|e| format!("{name}: {e}"))?;
                 functions.insert(function.to_string(), config);
             }
         }
@@ -286,13 +332,23 @@ impl AppHost {
             .get("x-functions-key")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
-            .or_else(|| query.split('&').find_map(|p| p.strip_prefix("code=")).map(str::to_string));
+            .or_else(|| {
+                query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("code="))
+                    .map(str::to_string)
+            });
         let headers: BTreeMap<String, String> = request
             .headers()
             .iter()
             .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
             .collect();
-        let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = request
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         if let Some(function) = path.strip_prefix("/admin/functions/") {
             if key.as_deref() != Some(&self.master_key) {
                 return reply(401, &Json::Null);
@@ -314,24 +370,32 @@ impl AppHost {
             deployed.as_ref().and_then(|d| {
                 d.functions.iter().find_map(|(name, config)| {
                     let binding = http_binding(config)?;
-                    let params = match_route(binding.get("route")?.as_str()?, route)?;
-                    Some((name.clone(), binding.clone(), params))
+                    match_route(binding.get("route")?.as_str()?, route)?;
+                    Some((name.clone(), binding.clone()))
                 })
             })
         };
-        let Some((function, binding, ())) = found else {
+        let Some((function, binding)) = found else {
             return reply(404, &Json::Null);
         };
         if let Some(methods) = binding.get("methods").and_then(Json::as_array)
-            && !methods.iter().any(|m| m.as_str().is_some_and(|m| m.eq_ignore_ascii_case(&method)))
+            && !methods
+                .iter()
+                .any(|m| m.as_str().is_some_and(|m| m.eq_ignore_ascii_case(&method)))
         {
             return reply(405, &Json::Null);
         }
-        let level = binding.get("authLevel").and_then(Json::as_str).unwrap_or("function");
+        let level = binding
+            .get("authLevel")
+            .and_then(Json::as_str)
+            .unwrap_or("function");
         let key_ok = match level {
             "anonymous" => true,
             "admin" => key.as_deref() == Some(&self.master_key),
-            _ => key.as_deref() == Some(&self.function_key) || key.as_deref() == Some(&self.master_key),
+            _ => {
+                key.as_deref() == Some(&self.function_key)
+                    || key.as_deref() == Some(&self.master_key)
+            }
         };
         if !key_ok {
             return reply(401, &Json::Null);
@@ -358,15 +422,22 @@ impl AppHost {
                     .unwrap_or_default();
                 let status = result.get("status").and_then(Json::as_u64).unwrap_or(500) as u16;
                 let mut response = Response::new(Full::new(Bytes::from(body)));
-                *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+                *response.status_mut() = hyper::StatusCode::from_u16(status)
+                    .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
                 if let Some(headers) = result.get("headers").and_then(Json::as_object) {
                     for (k, v) in headers {
-                        if let (Ok(name), Some(Ok(value))) = (k.parse::<hyper::header::HeaderName>(), v.as_str().map(|v| v.parse())) {
+                        if let (Ok(name), Some(Ok(value))) = (
+                            k.parse::<hyper::header::HeaderName>(),
+                            v.as_str().map(|v| v.parse()),
+                        ) {
                             response.headers_mut().insert(name, value);
                         }
                     }
                 }
-                response.headers_mut().insert("x-ms-invocation-id", uuid::Uuid::new_v4().to_string().parse().expect("uuid"));
+                response.headers_mut().insert(
+                    "x-ms-invocation-id",
+                    uuid::Uuid::new_v4().to_string().parse().expect("uuid"),
+                );
                 Ok(response)
             }
             Err(e) => reply(500, &json!({"error": e})),
@@ -378,16 +449,30 @@ impl AppHost {
         let (dir, config) = {
             let deployed = self.deployed.lock().unwrap();
             let deployed = deployed.as_ref().ok_or("nothing deployed")?;
-            let config = deployed.functions.get(function).ok_or("no such function")?.clone();
+            let config = deployed
+                .functions
+                .get(function)
+                .ok_or("no such function")?
+                .clone();
             (deployed.dir.path().to_path_buf(), config)
         };
-        let env = self.state.lock().unwrap().settings.get(&self.path).cloned().unwrap_or(json!({}));
+        let env = self
+            .state
+            .lock()
+            .unwrap()
+            .settings
+            .get(&self.path)
+            .cloned()
+            .unwrap_or(json!({}));
         let mut input = request;
         input["dir"] = json!(dir);
         input["function"] = json!(function);
         input["kind"] = json!(kind);
         input["env"] = env;
-        input["scriptFile"] = config.get("scriptFile").cloned().unwrap_or(json!("__init__.py"));
+        input["scriptFile"] = config
+            .get("scriptFile")
+            .cloned()
+            .unwrap_or(json!("__init__.py"));
         input["entryPoint"] = config.get("entryPoint").cloned().unwrap_or(json!("main"));
         let mut child = tokio::process::Command::new(python())
             .args(["-c", RUNNER])
@@ -398,13 +483,20 @@ impl AppHost {
             .unwrap_or_else(|e| panic!("cannot run {}: {e}; run scripts/test (or python3 -m venv .venv && .venv/bin/pip install -r tests/peers/requirements-azure.txt)", python().display()));
         use tokio::io::AsyncWriteExt;
         let mut stdin = child.stdin.take().expect("piped");
-        stdin.write_all(input.to_string().as_bytes()).await.map_err(|e| e.to_string())?;
+        stdin
+            .write_all(input.to_string().as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         drop(stdin);
         let output = child.wait_with_output().await.map_err(|e| e.to_string())?;
         let text = String::from_utf8_lossy(&output.stdout);
-        let result: Json = serde_json::from_str(text.lines().last().unwrap_or("")).map_err(|e| {
-            format!("runner output: {e}: {text} {}", String::from_utf8_lossy(&output.stderr))
-        })?;
+        let result: Json =
+            serde_json::from_str(text.lines().last().unwrap_or("")).map_err(|e| {
+                format!(
+                    "runner output: {e}: {text} {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            })?;
         assert!(
             result.get("missing").is_none(),
             "the Python package azure-functions is missing from {}: run scripts/test, or .venv/bin/pip install -r tests/peers/requirements-azure.txt",
@@ -413,7 +505,12 @@ impl AppHost {
         let operation = uuid::Uuid::new_v4().to_string();
         let mut state = self.state.lock().unwrap();
         for (stream, item) in [("stdout", "trace"), ("stderr", "exception")] {
-            for line in result.get(stream).and_then(Json::as_array).cloned().unwrap_or_default() {
+            for line in result
+                .get(stream)
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
                 state.traces.push(json!({
                     "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
                     "itemId": uuid::Uuid::new_v4().to_string(),
@@ -484,12 +581,21 @@ fn quoted_after(query: &str, marker: &str) -> Option<String> {
 /// `operation_Name =~ '...'`, `timestamp >= datetime(...)` and `contains '...'` clauses.
 pub fn insights_query(state: &Arc<Mutex<State>>, app_id: &str, body: &Json) -> Reply {
     let s = state.lock().unwrap();
-    let known = s.resources.values().any(|r| r.pointer("/properties/AppId").and_then(Json::as_str) == Some(app_id));
+    let known = s
+        .resources
+        .values()
+        .any(|r| r.pointer("/properties/AppId").and_then(Json::as_str) == Some(app_id));
     if !known {
-        return reply(404, &json!({"error": {"code": "PathNotFoundError", "message": "The requested path does not exist"}}));
+        return reply(
+            404,
+            &json!({"error": {"code": "PathNotFoundError", "message": "The requested path does not exist"}}),
+        );
     }
     let Some(query) = body.get("query").and_then(Json::as_str) else {
-        return reply(400, &json!({"error": {"code": "BadArgumentError", "message": "query is required"}}));
+        return reply(
+            400,
+            &json!({"error": {"code": "BadArgumentError", "message": "query is required"}}),
+        );
     };
     let function = quoted_after(query, "operation_Name =~");
     let filter = quoted_after(query, "contains");
@@ -501,13 +607,28 @@ pub fn insights_query(state: &Arc<Mutex<State>>, app_id: &str, body: &Json) -> R
         .traces
         .iter()
         .filter(|t| function.as_deref().is_none_or(|f| t["operation_Name"] == f))
-        .filter(|t| filter.as_deref().is_none_or(|f| t["message"].as_str().is_some_and(|m| m.contains(f))))
+        .filter(|t| {
+            filter
+                .as_deref()
+                .is_none_or(|f| t["message"].as_str().is_some_and(|m| m.contains(f)))
+        })
         .filter(|t| {
             since.is_none_or(|since| {
-                t["timestamp"].as_str().and_then(|ts| humantime::parse_rfc3339_weak(ts).ok()).is_some_and(|ts| ts >= since)
+                t["timestamp"]
+                    .as_str()
+                    .and_then(|ts| humantime::parse_rfc3339_weak(ts).ok())
+                    .is_some_and(|ts| ts >= since)
             })
         })
-        .map(|t| json!([t["timestamp"], t["itemId"], t["operation_Id"], t["itemType"], t["message"]]))
+        .map(|t| {
+            json!([
+                t["timestamp"],
+                t["itemId"],
+                t["operation_Id"],
+                t["itemType"],
+                t["message"]
+            ])
+        })
         .collect();
     reply(
         200,

@@ -80,7 +80,10 @@ impl Names {
 
     /// The storage account's path.
     pub fn storage_path(&self) -> String {
-        self.path(&format!("Microsoft.Storage/storageAccounts/{}", self.storage))
+        self.path(&format!(
+            "Microsoft.Storage/storageAccounts/{}",
+            self.storage
+        ))
     }
 
     /// The deployment container's path.
@@ -148,9 +151,9 @@ pub fn flex_runtime(language: &Language, version: &str) -> Result<(String, Strin
                 "Node.js {other} does not run on Flex Consumption (it offers 20 and 22)"
             )),
         },
-        Language::Other => Err(
-            "stratus deploys Python and Node.js function apps to Azure".to_string(),
-        ),
+        Language::Other => {
+            Err("stratus deploys Python and Node.js function apps to Azure".to_string())
+        }
     }
 }
 
@@ -203,12 +206,7 @@ pub fn decode_settings(value: &str) -> BTreeMap<String, String> {
     value
         .split(';')
         .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                v.replace("%3B", ";").replace("%25", "%"),
-            )
-        })
+        .map(|(k, v)| (k.to_string(), v.replace("%3B", ";").replace("%25", "%")))
         .collect()
 }
 
@@ -220,8 +218,14 @@ mod tests {
     fn storage_names_are_valid_and_stable() {
         let name = storage_name("sub", "rg", "My-Very_Long-Service-Name-prod");
         assert!(valid_storage_name(&name), "{name}");
-        assert_eq!(name, storage_name("sub", "rg", "My-Very_Long-Service-Name-prod"));
-        assert_ne!(name, storage_name("sub2", "rg", "My-Very_Long-Service-Name-prod"));
+        assert_eq!(
+            name,
+            storage_name("sub", "rg", "My-Very_Long-Service-Name-prod")
+        );
+        assert_ne!(
+            name,
+            storage_name("sub2", "rg", "My-Very_Long-Service-Name-prod")
+        );
     }
 
     #[test]

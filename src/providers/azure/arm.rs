@@ -74,7 +74,8 @@ impl ArmClient {
             .base
             .join(path.trim_start_matches('/'))
             .with_context(|| format!("building the ARM URL for {path}"))?;
-        url.query_pairs_mut().append_pair("api-version", api_version);
+        url.query_pairs_mut()
+            .append_pair("api-version", api_version);
         Ok(url)
     }
 
@@ -120,14 +121,26 @@ impl ArmClient {
 
     /// `PUT path` with `body`, followed to its end; answers the resource.
     pub async fn put(&self, path: &str, api_version: &str, body: &Json) -> anyhow::Result<Json> {
-        self.write(Method::PUT, path, api_version, Some(body), Idempotency::ByMethod)
-            .await
+        self.write(
+            Method::PUT,
+            path,
+            api_version,
+            Some(body),
+            Idempotency::ByMethod,
+        )
+        .await
     }
 
     /// `PATCH path` with `body`, followed to its end.
     pub async fn patch(&self, path: &str, api_version: &str, body: &Json) -> anyhow::Result<Json> {
-        self.write(Method::PATCH, path, api_version, Some(body), Idempotency::Safe)
-            .await
+        self.write(
+            Method::PATCH,
+            path,
+            api_version,
+            Some(body),
+            Idempotency::Safe,
+        )
+        .await
     }
 
     /// `POST path` (an action such as `listKeys`); `safe` when it only reads.
@@ -177,10 +190,9 @@ impl ArmClient {
         match result {
             Some(result) => Ok(result),
             // The operation's status document is not the resource: read it once done.
-            None if verb == "PUT" || verb == "PATCH" => Ok(self
-                .get(path, api_version)
-                .await?
-                .unwrap_or(Json::Null)),
+            None if verb == "PUT" || verb == "PATCH" => {
+                Ok(self.get(path, api_version).await?.unwrap_or(Json::Null))
+            }
             None => Ok(Json::Null),
         }
     }

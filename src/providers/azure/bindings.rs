@@ -23,7 +23,11 @@ const JS_SHIM: &str = include_str!("shims/aws_handler.js");
 
 /// The shim's file name for `function` (one per function, so names never collide).
 pub fn shim_name(function: &str, language: &Language) -> String {
-    let ext = if *language == Language::Node { "js" } else { "py" };
+    let ext = if *language == Language::Node {
+        "js"
+    } else {
+        "py"
+    };
     format!("__stratus_azure_{}.{ext}", function.replace('-', "_"))
 }
 
@@ -131,7 +135,10 @@ pub fn http_trigger(function: &Function) -> Option<HttpTrigger> {
 /// An AWS `rate(...)` / `cron(...)` expression or an NCRONTAB as Azure's six-field NCRONTAB.
 pub fn ncrontab(expression: &str) -> Result<String, String> {
     let expression = expression.trim();
-    if let Some(rate) = expression.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
+    if let Some(rate) = expression
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
         let mut words = rate.split_whitespace();
         let n: u32 = words
             .next()
@@ -145,12 +152,23 @@ pub fn ncrontab(expression: &str) -> Result<String, String> {
             _ => Err(format!("`{expression}`: unknown unit `{unit}`")),
         };
     }
-    if let Some(cron) = expression.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
+    if let Some(cron) = expression
+        .strip_prefix("cron(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
         let fields: Vec<&str> = cron.split_whitespace().collect();
         if fields.len() != 6 {
-            return Err(format!("`{expression}` does not have AWS's six cron fields"));
+            return Err(format!(
+                "`{expression}` does not have AWS's six cron fields"
+            ));
         }
-        let f = |s: &str| if s == "?" { "*".to_string() } else { s.to_string() };
+        let f = |s: &str| {
+            if s == "?" {
+                "*".to_string()
+            } else {
+                s.to_string()
+            }
+        };
         return Ok(format!(
             "0 {} {} {} {} {}",
             f(fields[0]),
@@ -173,13 +191,21 @@ pub fn ncrontab(expression: &str) -> Result<String, String> {
 pub fn function_json(service: &Service, function: &Function) -> anyhow::Result<Json> {
     let language = language_of(service, function);
     let (script, entry) = if native_handlers(service) {
-        let (file, entry) = function
-            .handler_parts()
-            .with_context(|| format!("functions.{}.handler is not `file.function`", function.name))?;
-        let ext = if language == Language::Node { "js" } else { "py" };
+        let (file, entry) = function.handler_parts().with_context(|| {
+            format!("functions.{}.handler is not `file.function`", function.name)
+        })?;
+        let ext = if language == Language::Node {
+            "js"
+        } else {
+            "py"
+        };
         (format!("{file}.{ext}"), entry.to_string())
     } else {
-        let entry = if language == Language::Node { "" } else { "main" };
+        let entry = if language == Language::Node {
+            ""
+        } else {
+            "main"
+        };
         (shim_name(&function.name, &language), entry.to_string())
     };
     let mut bindings = Vec::new();

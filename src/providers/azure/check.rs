@@ -116,7 +116,11 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
                 Event::Http(_) => {}
                 Event::Schedule(schedule) => {
                     if let Err(message) = ncrontab(&schedule.expression) {
-                        error(key, message, "write rate(5 minutes), cron(...) or an NCRONTAB");
+                        error(
+                            key,
+                            message,
+                            "write rate(5 minutes), cron(...) or an NCRONTAB",
+                        );
                     }
                 }
                 Event::Other { kind, .. } => error(

@@ -94,9 +94,8 @@ impl Method {
 }
 
 fn az_on_path() -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join("az").is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("az").is_file()))
 }
 
 /// Fetches and caches tokens per scope.
@@ -236,7 +235,14 @@ pub fn form_encode(value: &str) -> String {
 async fn az_token(scope: &str) -> anyhow::Result<TemporaryToken<String>> {
     let resource = scope.trim_end_matches(".default");
     let output = tokio::process::Command::new("az")
-        .args(["account", "get-access-token", "--resource", resource, "-o", "json"])
+        .args([
+            "account",
+            "get-access-token",
+            "--resource",
+            resource,
+            "-o",
+            "json",
+        ])
         .output()
         .await
         .context("running `az account get-access-token`")?;

@@ -150,9 +150,7 @@ pub fn desired_settings(
 }
 
 fn sensitive(key: &str) -> bool {
-    is_secret_key(key)
-        || key.contains("CONNECTION_STRING")
-        || key == "AzureWebJobsStorage"
+    is_secret_key(key) || key.contains("CONNECTION_STRING") || key == "AzureWebJobsStorage"
 }
 
 fn diff(
@@ -165,17 +163,16 @@ fn diff(
         .filter(|key| current.get(*key) != desired.get(*key))
         .map(|key| {
             let change = FieldChange::new(key.clone(), current.get(key), desired.get(key));
-            if secret(key) { change.sensitive() } else { change }
+            if secret(key) {
+                change.sensitive()
+            } else {
+                change
+            }
         })
         .collect()
 }
 
-fn change(
-    kind: ResourceKind,
-    name: &str,
-    current: Option<&Json>,
-    desired: &Json,
-) -> Change {
+fn change(kind: ResourceKind, name: &str, current: Option<&Json>, desired: &Json) -> Change {
     let Some(current) = current else {
         return Change::new(kind, name.to_string(), name.to_string(), Action::Create);
     };
@@ -341,8 +338,13 @@ pub async fn plan(
                 } else {
                     Action::Update
                 };
-                Change::new(ResourceKind::Function, function.name.clone(), deployed, action)
-                    .with_fields(fields)
+                Change::new(
+                    ResourceKind::Function,
+                    function.name.clone(),
+                    deployed,
+                    action,
+                )
+                .with_fields(fields)
             }
         };
         changes.push(change);
@@ -432,8 +434,12 @@ async fn apply_infra(
 ) -> anyhow::Result<()> {
     let name = change.deployed_name.as_str();
     if name == names.group {
-        arm.put(&names.group_path, api::GROUPS, &spec::group(service, config))
-            .await?;
+        arm.put(
+            &names.group_path,
+            api::GROUPS,
+            &spec::group(service, config),
+        )
+        .await?;
     } else if name == names.storage {
         arm.put(
             &names.storage_path(),
@@ -499,7 +505,11 @@ async fn apply_app(
         BTreeMap::new()
     } else {
         let path = format!("{}/config/appsettings/list", names.app_path());
-        string_map(arm.post(&path, api::WEB, None, true).await?.get("properties"))
+        string_map(
+            arm.post(&path, api::WEB, None, true)
+                .await?
+                .get("properties"),
+        )
     };
     if current != settings {
         let path = format!("{}/config/appsettings", names.app_path());

@@ -146,7 +146,10 @@ mod tests {
             filter: Some("boom".into()),
         });
         assert!(text.contains("operation_Name =~ 'hel\\'lo'"), "{text}");
-        assert!(text.contains("datetime(1970-01-01T00:00:00.000Z)"), "{text}");
+        assert!(
+            text.contains("datetime(1970-01-01T00:00:00.000Z)"),
+            "{text}"
+        );
         assert!(text.contains("contains 'boom'"), "{text}");
     }
 }

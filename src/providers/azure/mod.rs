@@ -137,9 +137,10 @@ impl Provider for AzureProvider {
         request: &InvokeRequest,
     ) -> anyhow::Result<Invocation> {
         let names = Names::new(service, &self.config);
-        let function = service.functions.get(&request.function).with_context(|| {
-            format!("function `{}` is not in the manifest", request.function)
-        })?;
+        let function = service
+            .functions
+            .get(&request.function)
+            .with_context(|| format!("function `{}` is not in the manifest", request.function))?;
         let listed = deploy::list_functions(&self.arm, &names).await?;
         let record = listed.get(&request.function).with_context(|| {
             format!(
@@ -149,10 +150,12 @@ impl Provider for AzureProvider {
         })?;
         let trigger = bindings::http_trigger(function);
         let client = self.arm.http();
-        let (url, key, body) = match (&trigger, record
-            .pointer("/properties/invoke_url_template")
-            .and_then(Json::as_str))
-        {
+        let (url, key, body) = match (
+            &trigger,
+            record
+                .pointer("/properties/invoke_url_template")
+                .and_then(Json::as_str),
+        ) {
             (Some(_), Some(template)) => {
                 let path = format!("{}/functions/{}/listkeys", names.app_path(), function.name);
                 let keys = self.arm.post(&path, api::WEB, None, true).await?;
@@ -162,7 +165,11 @@ impl Provider for AzureProvider {
                     .or_else(|| keys.as_object()?.values().find_map(Json::as_str))
                     .unwrap_or_default()
                     .to_string();
-                (self.keyed_url(template).await?, key, request.payload.clone())
+                (
+                    self.keyed_url(template).await?,
+                    key,
+                    request.payload.clone(),
+                )
             }
             _ => {
                 let app = self
@@ -195,7 +202,8 @@ impl Provider for AzureProvider {
             .and_then(|t| t.methods.first().cloned())
             .map(|m| m.to_ascii_uppercase())
             .unwrap_or_else(|| "POST".into());
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
         let mut builder = client
             .inner()
             .request(method, url)
@@ -302,7 +310,10 @@ impl Provider for AzureProvider {
             info.details
                 .insert("instance memory MB".into(), memory.to_string());
         }
-        if let Some(host) = app.pointer("/properties/defaultHostName").and_then(Json::as_str) {
+        if let Some(host) = app
+            .pointer("/properties/defaultHostName")
+            .and_then(Json::as_str)
+        {
             info.details.insert("host".into(), host.to_string());
         }
         let last_modified = app
@@ -359,8 +370,18 @@ impl Provider for AzureProvider {
             return Ok(removed);
         }
         let resources = [
-            (ResourceKind::App, names.app_path(), api::WEB, names.app.clone()),
-            (ResourceKind::App, names.plan_path(), api::WEB, names.plan.clone()),
+            (
+                ResourceKind::App,
+                names.app_path(),
+                api::WEB,
+                names.app.clone(),
+            ),
+            (
+                ResourceKind::App,
+                names.plan_path(),
+                api::WEB,
+                names.plan.clone(),
+            ),
             (
                 ResourceKind::Other,
                 names.insights_path(),

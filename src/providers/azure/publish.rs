@@ -31,7 +31,9 @@ pub fn scm_host(app: &Json) -> Option<String> {
 
 /// Uploads `zip` to the app's SCM site and waits for the deployment.
 pub async fn publish(arm: &ArmClient, scm: &Url, zip: Vec<u8>) -> anyhow::Result<()> {
-    let mut url = scm.join("api/publish").context("building the publish URL")?;
+    let mut url = scm
+        .join("api/publish")
+        .context("building the publish URL")?;
     url.query_pairs_mut().append_pair("RemoteBuild", "false");
     let token = arm.credential().token(arm.scope()).await?;
     let request = arm

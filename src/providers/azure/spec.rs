@@ -141,10 +141,7 @@ pub fn fields(record: &Json) -> BTreeMap<String, String> {
     put("kind", "/kind");
     put("sku", "/sku/name");
     put("applicationType", "/properties/Application_Type");
-    put(
-        "runtime",
-        "/properties/functionAppConfig/runtime/name",
-    );
+    put("runtime", "/properties/functionAppConfig/runtime/name");
     put(
         "runtimeVersion",
         "/properties/functionAppConfig/runtime/version",
