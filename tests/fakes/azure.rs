@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value as Json, json};
 use tokio::net::TcpListener;
 
-use super::azure_host::{self, AppHost};
+use super::azure_host::AppHost;
 
 /// The tenant, client and secret the token endpoint accepts.
 pub const TENANT: &str = "72f988bf-0000-4000-8000-00000000cafe";
@@ -291,7 +291,7 @@ async fn handle(state: Arc<Mutex<State>>, base: String, request: Request<Incomin
         .and_then(|r| r.strip_suffix("/query"))
     {
         let body: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
-        return azure_host::insights_query(&state, app_id, &body);
+        return insights_query(&state, app_id, &body);
     }
     if !query.contains_key("api-version") {
         return arm_error(
@@ -399,4 +399,88 @@ fn poll(state: &Arc<Mutex<State>>, id: &str, kind: Option<&str>) -> Reply {
     } else {
         reply(200, &json!({"status": "Succeeded"}))
     }
+}
+
+fn quoted_after(query: &str, marker: &str) -> Option<String> {
+    let rest = &query[query.find(marker)? + marker.len()..];
+    let rest = rest.trim_start().strip_prefix('\'')?;
+    let mut out = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '\'' => return Some(out),
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// The Application Insights query API over the kept traces: understands the
+/// `operation_Name =~ '...'`, `timestamp >= datetime(...)` and `contains '...'` clauses.
+pub fn insights_query(state: &Arc<Mutex<State>>, app_id: &str, body: &Json) -> Reply {
+    let s = state.lock().unwrap();
+    let known = s
+        .resources
+        .values()
+        .any(|r| r.pointer("/properties/AppId").and_then(Json::as_str) == Some(app_id));
+    if !known {
+        return reply(
+            404,
+            &json!({"error": {"code": "PathNotFoundError", "message": "The requested path does not exist"}}),
+        );
+    }
+    let Some(query) = body.get("query").and_then(Json::as_str) else {
+        return reply(
+            400,
+            &json!({"error": {"code": "BadArgumentError", "message": "query is required"}}),
+        );
+    };
+    let function = quoted_after(query, "operation_Name =~");
+    let filter = quoted_after(query, "contains");
+    let since = query
+        .find("datetime(")
+        .and_then(|i| query[i + 9..].split(')').next())
+        .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
+    let rows: Vec<Json> = s
+        .traces
+        .iter()
+        .filter(|t| function.as_deref().is_none_or(|f| t["operation_Name"] == f))
+        .filter(|t| {
+            filter
+                .as_deref()
+                .is_none_or(|f| t["message"].as_str().is_some_and(|m| m.contains(f)))
+        })
+        .filter(|t| {
+            since.is_none_or(|since| {
+                t["timestamp"]
+                    .as_str()
+                    .and_then(|ts| humantime::parse_rfc3339_weak(ts).ok())
+                    .is_some_and(|ts| ts >= since)
+            })
+        })
+        .map(|t| {
+            json!([
+                t["timestamp"],
+                t["itemId"],
+                t["operation_Id"],
+                t["itemType"],
+                t["message"]
+            ])
+        })
+        .collect();
+    reply(
+        200,
+        &json!({"tables": [{
+            "name": "PrimaryResult",
+            "columns": [
+                {"name": "timestamp", "type": "datetime"},
+                {"name": "itemId", "type": "string"},
+                {"name": "operation_Id", "type": "string"},
+                {"name": "itemType", "type": "string"},
+                {"name": "text", "type": "string"}
+            ],
+            "rows": rows
+        }]}),
+    )
 }

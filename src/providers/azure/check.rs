@@ -110,6 +110,36 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
             ),
             Some(_) => {}
         }
+        let paths: std::collections::BTreeSet<&str> = function
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Http(h) => Some(h.path.as_str()),
+                _ => None,
+            })
+            .collect();
+        if paths.len() > 1 {
+            let first = function
+                .events
+                .iter()
+                .find_map(|e| match e {
+                    Event::Http(h) => Some(h.path.as_str()),
+                    _ => None,
+                })
+                .unwrap_or("/");
+            warnings.push(
+                Diagnostic::warning(
+                    format!("{base}.events"),
+                    format!(
+                        "an Azure function has one HTTP route; {} answers every listed method at \
+                         `{first}` only",
+                        function.name
+                    ),
+                )
+                .at(service.locate(&format!("{base}.events")).cloned())
+                .help("split the routes into separate functions to keep them apart"),
+            );
+        }
         for (index, event) in function.events.iter().enumerate() {
             let key = format!("{base}.events[{index}]");
             match event {

@@ -16,6 +16,7 @@ use super::app::{self, CODE_TAG, CONFIG_TAG, Names, PACKAGE_TAG, api};
 use super::arm::ArmClient;
 use super::bindings;
 use super::config::AzureConfig;
+pub use super::functions::{endpoints, list_functions};
 use super::publish;
 use super::spec::{self, AppRuntime, KNOWN_AFTER_APPLY};
 use crate::http::redact::is_secret_key;
@@ -23,7 +24,7 @@ use crate::http::register_secret;
 use crate::model::Service;
 use crate::package::Packaged;
 use crate::providers::{
-    Action, Applied, ApplyError, Change, Endpoint, FieldChange, Plan, ResourceKind, Scope,
+    Action, Applied, ApplyError, Change, FieldChange, Plan, ResourceKind, Scope,
 };
 
 /// Everything live for one service and stage.
@@ -549,64 +550,4 @@ async fn apply_functions(
             .await?;
     }
     Ok(())
-}
-
-/// The HTTP functions' URLs as ARM lists them (`invoke_url_template`).
-pub async fn endpoints(
-    arm: &ArmClient,
-    names: &Names,
-    service: &Service,
-) -> anyhow::Result<Vec<Endpoint>> {
-    let listed = list_functions(arm, names).await?;
-    let mut out = Vec::new();
-    for (name, record) in listed {
-        let Some(url) = record
-            .pointer("/properties/invoke_url_template")
-            .and_then(Json::as_str)
-        else {
-            continue;
-        };
-        let methods = service
-            .functions
-            .get(&name)
-            .and_then(bindings::http_trigger)
-            .map(|t| t.methods)
-            .unwrap_or_default();
-        let method = if methods.is_empty() {
-            "ANY".to_string()
-        } else {
-            methods.join(",").to_ascii_uppercase()
-        };
-        out.push(Endpoint {
-            function: name,
-            method,
-            url: url.to_string(),
-        });
-    }
-    Ok(out)
-}
-
-/// `GET .../sites/{app}/functions`: function name → record.
-pub async fn list_functions(
-    arm: &ArmClient,
-    names: &Names,
-) -> anyhow::Result<BTreeMap<String, Json>> {
-    let path = format!("{}/functions", names.app_path());
-    let listed = arm.get(&path, api::WEB).await?.unwrap_or(Json::Null);
-    let mut out = BTreeMap::new();
-    for record in listed
-        .get("value")
-        .and_then(Json::as_array)
-        .cloned()
-        .unwrap_or_default()
-    {
-        let name = record
-            .get("name")
-            .and_then(Json::as_str)
-            .map(|n| n.rsplit('/').next().unwrap_or(n).to_string());
-        if let Some(name) = name {
-            out.insert(name, record);
-        }
-    }
-    Ok(out)
 }

@@ -17,6 +17,7 @@ pub mod check;
 pub mod config;
 pub mod credential;
 pub mod deploy;
+pub mod functions;
 pub mod logs;
 pub mod publish;
 pub mod spec;
@@ -105,8 +106,8 @@ impl Provider for AzureProvider {
     }
 
     fn size_limits(&self) -> Option<SizeLimits> {
-        // Flex Consumption deploys packages up to 1.5 GB... but one-deploy bodies over
-        // 100 MB are slow; warn near that.
+        // One-deploy takes the zip in one request body: warn from 100 MB zipped; Flex
+        // Consumption instances give an app 1.5 GB of package space unzipped.
         Some(SizeLimits {
             zipped: 100 * 1024 * 1024,
             unzipped: 1536 * 1024 * 1024,

@@ -132,12 +132,15 @@ fn text(value: Option<&Json>) -> Option<String> {
 /// the functions' fields.
 pub fn fields(record: &Json) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
+    if let Some(location) = record.get("location").and_then(Json::as_str) {
+        // Microsoft.Web answers display names (`West Europe`), other providers ids.
+        out.insert("location".into(), super::config::region_id(location));
+    }
     let mut put = |key: &str, pointer: &str| {
         if let Some(value) = text(record.pointer(pointer)) {
             out.insert(key.to_string(), value);
         }
     };
-    put("location", "/location");
     put("kind", "/kind");
     put("sku", "/sku/name");
     put("applicationType", "/properties/Application_Type");
@@ -167,6 +170,7 @@ pub fn fields(record: &Json) -> BTreeMap<String, String> {
     if let Some(tags) = record.get("tags").and_then(Json::as_object) {
         for (key, value) in tags {
             if key == app::PACKAGE_TAG
+                || key.starts_with("hidden-")
                 || key.starts_with(app::CODE_TAG)
                 || key.starts_with(app::CONFIG_TAG)
             {
