@@ -247,13 +247,23 @@ pub async fn plan(
         );
     }
     let runtime = app_runtime(service)?;
-    let mut changes = vec![
-        change(
+    let mut group = change(
+        ResourceKind::Group,
+        &names.group,
+        live.group.as_ref(),
+        &spec::group(service, config),
+    );
+    if !config.own_group && live.group.is_some() {
+        // A group named by provider.resourceGroup that exists is someone's: never re-tagged.
+        group = Change::new(
             ResourceKind::Group,
-            &names.group,
-            live.group.as_ref(),
-            &spec::group(service, config),
-        ),
+            names.group.clone(),
+            names.group.clone(),
+            Action::Unchanged,
+        );
+    }
+    let mut changes = vec![
+        group,
         change(
             ResourceKind::Storage,
             &names.storage,
