@@ -86,7 +86,8 @@ impl ArmClient {
         body: Option<&Json>,
         idempotency: Idempotency,
     ) -> anyhow::Result<Response> {
-        for attempt in 0..2 {
+        let mut renewed = false;
+        loop {
             let token = self.credential.token(&self.scope).await?;
             let mut request = self
                 .http
@@ -97,13 +98,14 @@ impl ArmClient {
                 request = request.json(body);
             }
             let response = self.http.send(request, idempotency).await?;
-            if response.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
+            // A token revoked or expired early: fetch a new one, once.
+            if response.status() == StatusCode::UNAUTHORIZED && !renewed {
+                renewed = true;
                 self.credential.invalidate(&self.scope).await;
                 continue;
             }
             return Ok(response);
         }
-        unreachable!("the loop returns on its second pass")
     }
 
     /// `GET path`; `None` on 404.

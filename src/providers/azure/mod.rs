@@ -22,6 +22,9 @@ pub mod logs;
 pub mod publish;
 pub mod spec;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 
 use anyhow::Context;
