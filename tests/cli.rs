@@ -479,7 +479,7 @@ fn create_starts_a_service_that_deploys() {
 fn providers_not_built_yet_say_so_and_fail() {
     let sandbox = Sandbox::example();
     sandbox
-        .stratus(&["deploy", "--provider", "azure"])
+        .stratus(&["deploy", "--provider", "aws"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("not built into this version"));
