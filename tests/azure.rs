@@ -373,3 +373,49 @@ async fn remove_in_a_shared_group_deletes_only_what_is_tagged() {
     let again = provider.remove(&service).await.unwrap();
     assert!(again.is_empty(), "{again:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_azure_cli_is_asked_for_a_token_per_scope() {
+    let fake = FakeAzure::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    let az = dir.path().join("az");
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    std::fs::write(
+        &az,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\necho '{{\"accessToken\": \"cli-token-123\", \"expires_on\": {expires}, \"tokenType\": \"Bearer\"}}'\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&az, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fake.state
+        .lock()
+        .unwrap()
+        .tokens
+        .push("cli-token-123".into());
+    let provider = AzureProvider::new(
+        support::config_for(&fake, "shop", "dev"),
+        Method::AzureCli { program: az },
+        support::http_config(),
+    )
+    .unwrap();
+    let (_dir, service) =
+        support::project(&[("serverless.yml", AWS_MANIFEST), ("orders.py", ORDERS)]);
+    provider.info(&service).await.unwrap();
+    provider.info(&service).await.unwrap();
+    let calls = std::fs::read_to_string(calls).unwrap();
+    assert_eq!(calls.lines().count(), 1, "cached: {calls}");
+    assert!(
+        calls.contains(&format!(
+            "account get-access-token --resource {}/ -o json",
+            fake.url
+        )),
+        "{calls}"
+    );
+}

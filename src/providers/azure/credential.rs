@@ -7,7 +7,7 @@
 //! redactor as soon as they arrive, and never printed (`Debug` shows the method only).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -40,8 +40,11 @@ pub enum Method {
         /// The file holding the assertion (re-read for every token: it rotates).
         file: PathBuf,
     },
-    /// `az account get-access-token`.
-    AzureCli,
+    /// `az account get-access-token`, with the `az` found on `PATH`.
+    AzureCli {
+        /// The `az` program.
+        program: PathBuf,
+    },
 }
 
 impl std::fmt::Debug for Method {
@@ -56,7 +59,7 @@ impl Method {
         match self {
             Method::Secret { .. } => "service principal (client secret)",
             Method::Federated { .. } => "workload identity (federated token file)",
-            Method::AzureCli => "Azure CLI",
+            Method::AzureCli { .. } => "Azure CLI",
         }
     }
 
@@ -81,8 +84,8 @@ impl Method {
                 });
             }
         }
-        if az_on_path() {
-            return Ok(Method::AzureCli);
+        if let Some(program) = az_on_path() {
+            return Ok(Method::AzureCli { program });
         }
         anyhow::bail!(
             "no Azure credentials found\n  help: set AZURE_TENANT_ID, AZURE_CLIENT_ID and \
@@ -93,9 +96,11 @@ impl Method {
     }
 }
 
-fn az_on_path() -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("az").is_file()))
+fn az_on_path() -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join("az"))
+        .find(|az| az.is_file())
 }
 
 /// Fetches and caches tokens per scope.
@@ -147,7 +152,7 @@ impl Credential {
 
     async fn fetch(&self, scope: &str) -> anyhow::Result<TemporaryToken<String>> {
         let (tenant, client, proof) = match &self.method {
-            Method::AzureCli => return az_token(scope).await,
+            Method::AzureCli { program } => return az_token(program, scope).await,
             Method::Secret {
                 tenant,
                 client,
@@ -232,9 +237,9 @@ pub fn form_encode(value: &str) -> String {
     out
 }
 
-async fn az_token(scope: &str) -> anyhow::Result<TemporaryToken<String>> {
+async fn az_token(program: &Path, scope: &str) -> anyhow::Result<TemporaryToken<String>> {
     let resource = scope.trim_end_matches(".default");
-    let output = tokio::process::Command::new("az")
+    let output = tokio::process::Command::new(program)
         .args([
             "account",
             "get-access-token",
