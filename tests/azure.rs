@@ -238,7 +238,7 @@ async fn native_handlers_run_with_keys_and_timers_through_the_admin_endpoint() {
             &InvokeRequest {
                 function: "hello".into(),
                 payload: r#"{"name":"Ada"}"#.into(),
-                with_logs: false,
+                with_logs: true,
                 asynchronous: false,
             },
         )
@@ -246,6 +246,7 @@ async fn native_handlers_run_with_keys_and_timers_through_the_admin_endpoint() {
         .unwrap();
     assert_eq!(invocation.outcome, Outcome::Success, "{invocation:#?}");
     assert_eq!(invocation.payload, "hello Ada", "{invocation:#?}");
+    assert_eq!(invocation.logs, ["native hello Ada"], "{invocation:#?}");
 
     let tick = provider
         .invoke(

@@ -434,10 +434,11 @@ impl AppHost {
                         }
                     }
                 }
-                response.headers_mut().insert(
-                    "x-ms-invocation-id",
-                    uuid::Uuid::new_v4().to_string().parse().expect("uuid"),
-                );
+                if let Some(id) = result.get("invocationId").and_then(Json::as_str) {
+                    response
+                        .headers_mut()
+                        .insert("x-ms-invocation-id", id.parse().expect("uuid"));
+                }
                 Ok(response)
             }
             Err(e) => reply(500, &json!({"error": e})),
@@ -521,6 +522,8 @@ impl AppHost {
                 }));
             }
         }
+        let mut result = result;
+        result["invocationId"] = json!(operation);
         Ok(result)
     }
 }

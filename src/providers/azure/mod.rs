@@ -83,6 +83,30 @@ impl AzureProvider {
         &self.config
     }
 
+    /// The log lines of one invocation (`operation_Id`), waiting a little for ingestion;
+    /// empty when Application Insights has not received them yet.
+    async fn invocation_logs(&self, service: &Service, function: &str, id: &str) -> Vec<String> {
+        let query = LogQuery {
+            function: function.to_string(),
+            since: Some(std::time::SystemTime::now() - std::time::Duration::from_secs(600)),
+            filter: None,
+        };
+        for attempt in 0..4u64 {
+            if let Ok(records) = self.logs(service, &query).await {
+                let lines: Vec<String> = records
+                    .into_iter()
+                    .filter(|r| r.request_id.as_deref() == Some(id))
+                    .map(|r| r.message)
+                    .collect();
+                if !lines.is_empty() {
+                    return lines;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500 * (attempt + 1))).await;
+        }
+        Vec::new()
+    }
+
     async fn keyed_url(&self, url: &str) -> anyhow::Result<Url> {
         let url = Url::parse(url).with_context(|| format!("ARM answered an invalid URL {url}"))?;
         config::check_scheme(&url, self.config.allow_http)?;
@@ -238,11 +262,17 @@ impl Provider for AzureProvider {
                 stack: Vec::new(),
             }
         };
+        let mut logs = Vec::new();
+        if request.with_logs
+            && let Some(id) = &request_id
+        {
+            logs = self.invocation_logs(service, &request.function, id).await;
+        }
         Ok(Invocation {
             request_id,
             outcome,
             payload,
-            logs: Vec::new(),
+            logs,
             duration_ms: None,
         })
     }
