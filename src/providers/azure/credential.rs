@@ -103,13 +103,21 @@ fn az_on_path() -> Option<PathBuf> {
         .find(|az| az.is_file())
 }
 
-/// Fetches and caches tokens per scope.
-#[derive(Debug)]
+/// Fetches and caches tokens per scope. `Debug` shows the method and authority, never a token.
 pub struct Credential {
     method: Method,
     authority: Url,
     client: HttpClient,
     caches: Mutex<BTreeMap<String, Arc<TokenCache<String>>>>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("method", &self.method)
+            .field("authority", &self.authority.as_str())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Credential {
