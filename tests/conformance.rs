@@ -6,6 +6,9 @@
 //! manifest loaded with `manifest::load` and packaged with `package::package`, exactly as the
 //! CLI does it; its handlers are AWS-style, so every target runs the same code.
 
+#[path = "azure/support.rs"]
+#[allow(dead_code)]
+mod azure_support;
 mod common;
 #[path = "fakes/mod.rs"]
 mod fakes;
@@ -91,6 +94,31 @@ impl OpenWhiskTarget {
 
 #[async_trait]
 impl Target for OpenWhiskTarget {
+    fn provider(&self) -> &dyn Provider {
+        &self.provider
+    }
+
+    fn writes(&self) -> usize {
+        self.fake.writes()
+    }
+}
+
+/// Azure, against the fake Resource Manager (whose function hosts run the Python code).
+struct AzureTarget {
+    fake: fakes::azure::FakeAzure,
+    provider: stratus::providers::azure::AzureProvider,
+}
+
+impl AzureTarget {
+    async fn new() -> AzureTarget {
+        let fake = fakes::azure::FakeAzure::start().await;
+        let provider = azure_support::provider_for(&fake, "conform", "dev");
+        AzureTarget { fake, provider }
+    }
+}
+
+#[async_trait]
+impl Target for AzureTarget {
     fn provider(&self) -> &dyn Provider {
         &self.provider
     }
@@ -404,4 +432,9 @@ async fn local_conforms() {
 #[tokio::test]
 async fn openwhisk_conforms() {
     conformance(&OpenWhiskTarget::new().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_conforms() {
+    conformance(&AzureTarget::new().await).await;
 }

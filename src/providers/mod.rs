@@ -13,6 +13,7 @@
 //! of our own, so a re-run after any failure converges.
 
 pub mod aws;
+pub mod azure;
 pub mod local;
 pub mod openwhisk;
 pub mod plan;
@@ -340,7 +341,8 @@ pub fn select(service: &Service, options: &TargetOptions) -> anyhow::Result<Box<
         ProviderKind::Local => Ok(Box::new(local::LocalProvider::from_env()?)),
         ProviderKind::Openwhisk => Ok(Box::new(openwhisk::OpenWhiskProvider::from_env(service)?)),
         ProviderKind::Aws => Ok(Box::new(aws::AwsProvider::from_env())),
-        ProviderKind::Azure | ProviderKind::Google => {
+        ProviderKind::Azure => Ok(Box::new(azure::AzureProvider::from_env(service)?)),
+        ProviderKind::Google => {
             anyhow::bail!(
                 "the {kind} provider is not built into this version of stratus yet; \
                  use `--provider local` to run the service on this machine \
