@@ -12,6 +12,7 @@
 //! "The cloud is the state": a plan is always computed from what is live, never from a file
 //! of our own, so a re-run after any failure converges.
 
+pub mod gcp;
 pub mod local;
 pub mod openwhisk;
 pub mod plan;
@@ -338,7 +339,8 @@ pub fn select(service: &Service, options: &TargetOptions) -> anyhow::Result<Box<
     match kind {
         ProviderKind::Local => Ok(Box::new(local::LocalProvider::from_env()?)),
         ProviderKind::Openwhisk => Ok(Box::new(openwhisk::OpenWhiskProvider::from_env(service)?)),
-        ProviderKind::Aws | ProviderKind::Azure | ProviderKind::Google => {
+        ProviderKind::Google => Ok(Box::new(gcp::GcpProvider::from_env(service)?)),
+        ProviderKind::Aws | ProviderKind::Azure => {
             anyhow::bail!(
                 "the {kind} provider is not built into this version of stratus yet; \
                  use `--provider local` to run the service on this machine \
