@@ -100,6 +100,32 @@ impl Target for OpenWhiskTarget {
     }
 }
 
+/// Google Cloud Functions, against the fake (which runs the code under the real Functions
+/// Framework).
+struct GcpTarget {
+    fake: fakes::gcp::FakeGcp,
+    provider: stratus::providers::gcp::GcpProvider,
+}
+
+impl GcpTarget {
+    async fn new() -> GcpTarget {
+        let fake = fakes::gcp::FakeGcp::start().await;
+        let provider = fake.provider();
+        GcpTarget { fake, provider }
+    }
+}
+
+#[async_trait]
+impl Target for GcpTarget {
+    fn provider(&self) -> &dyn Provider {
+        &self.provider
+    }
+
+    fn writes(&self) -> usize {
+        self.fake.writes()
+    }
+}
+
 /// (path, size, mtime) of every file under `dir`, except logs (invocations write those).
 fn snapshot(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -404,4 +430,9 @@ async fn local_conforms() {
 #[tokio::test]
 async fn openwhisk_conforms() {
     conformance(&OpenWhiskTarget::new().await).await;
+}
+
+#[tokio::test]
+async fn gcp_conforms() {
+    conformance(&GcpTarget::new().await).await;
 }

@@ -2,6 +2,9 @@
 //! HTTP server on 127.0.0.1 that follows the provider's published REST contract.
 #![allow(dead_code)]
 
+pub mod gcp;
+pub mod gcp_api;
+pub mod gcp_host;
 pub mod openwhisk;
 pub mod openwhisk_exec;
 pub mod openwhisk_invoke;
