@@ -72,7 +72,10 @@ async fn a_service_deploys_invokes_and_is_removed_on_gcp() {
         "the function URL is printed: {text}"
     );
     let stderr = String::from_utf8_lossy(&deployed.stderr);
-    assert!(!stderr.contains("PRIVATE KEY") && !text.contains("ya29."), "{stderr}");
+    assert!(
+        !stderr.contains("PRIVATE KEY") && !text.contains("ya29."),
+        "{stderr}"
+    );
 
     let again = run(&sandbox, &fake, &["plan", "--detailed-exitcode"]).await;
     assert_eq!(again.status.code(), Some(0), "{again:?}");

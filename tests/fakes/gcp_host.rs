@@ -92,14 +92,14 @@ fn form(body: &[u8]) -> std::collections::BTreeMap<String, String> {
         let raw = bytes.as_bytes();
         let mut i = 0;
         while i < raw.len() {
-            if raw[i] == b'%' && i + 2 < raw.len() {
-                if let Ok(b) =
+            if raw[i] == b'%'
+                && i + 2 < raw.len()
+                && let Ok(b) =
                     u8::from_str_radix(std::str::from_utf8(&raw[i + 1..i + 3]).unwrap_or(""), 16)
-                {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
+            {
+                out.push(b);
+                i += 3;
+                continue;
             }
             out.push(raw[i]);
             i += 1;
