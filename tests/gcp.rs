@@ -394,3 +394,73 @@ async fn credentials_follow_adc_order_and_are_never_shown() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn google_style_handlers_run_as_written() {
+    let fake = FakeGcp::start().await;
+    let provider = fake.provider();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("serverless.yml"),
+        "service: native\nprovider:\n  name: google\n  project: stratus-test\n  runtime: python312\n  timeout: 60s\n\
+         functions:\n  first:\n    handler: http_entry\n    events:\n      - http: path\n  second:\n    handler: other.greet\n    events:\n      - http: path\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("main.py"),
+        "def http_entry(request):\n    return 'native ' + request.get_json()['name']\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("other.py"),
+        "def greet(request):\n    return ('greet ' + request.get_json()['name'], 202)\n",
+    )
+    .unwrap();
+    let service = manifest::load(&LoadOptions {
+        cwd: dir.path().to_path_buf(),
+        ..LoadOptions::default()
+    })
+    .unwrap()
+    .service;
+    assert!(
+        provider
+            .generated_files(&service, &service.functions["first"])
+            .unwrap()
+            .is_empty(),
+        "a plain entry point uses the user's own main.py"
+    );
+    // `other.greet` would need a generated main.py beside the user's own: refused up front.
+    let diagnostics = provider.check(&service, &Scope::default());
+    let text = diagnostics.to_string();
+    assert!(
+        diagnostics.has_errors() && text.contains("functions.second.handler"),
+        "{text}"
+    );
+    let mut service = service;
+    service.functions.shift_remove("second");
+    let plan = deploy(&provider, &service).await;
+    assert_eq!(plan.region.as_deref(), Some("us-central1"));
+    let first = invoke(&provider, &service, "first", json!({"name": "A"})).await;
+    assert_eq!(first.payload, "native A");
+
+    // Without a main.py of its own, a google-style `file.function` handler gets the Flask request.
+    std::fs::remove_file(dir.path().join("main.py")).unwrap();
+    std::fs::write(
+        dir.path().join("serverless.yml"),
+        "service: native2\nprovider:\n  name: google\n  project: stratus-test\n  runtime: python312\n\
+         functions:\n  second:\n    handler: other.greet\n    events:\n      - http: path\n",
+    )
+    .unwrap();
+    let other = manifest::load(&LoadOptions {
+        cwd: dir.path().to_path_buf(),
+        ..LoadOptions::default()
+    })
+    .unwrap()
+    .service;
+    deploy(&provider, &other).await;
+    let second = invoke(&provider, &other, "second", json!({"name": "B"})).await;
+    assert_eq!(second.payload, "greet B");
+    let stored = fake.function("native-dev-first").unwrap();
+    assert_eq!(stored["buildConfig"]["entryPoint"], "http_entry");
+    assert_eq!(stored["serviceConfig"]["timeoutSeconds"], 60);
+}

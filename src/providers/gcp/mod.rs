@@ -107,16 +107,19 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
                     };
                     diagnostics.push(Diagnostic::error(&rk, message).at(at(&rk)));
                 }
+                let shimmed = matches!(
+                    runtime::entry(service, function),
+                    Some(runtime::Entry::Shim { .. })
+                );
                 if runtime.language == Language::Python
-                    && service.provider.name != ProviderKind::Google
-                    && function
-                        .handler_parts()
-                        .is_some_and(|(file, _)| file == "main")
+                    && shimmed
+                    && service.root.join("main.py").is_file()
                 {
+                    let hk = format!("{key}.handler");
                     diagnostics.push(
-                        Diagnostic::error(format!("{key}.handler"), "the handler's file is main.py, which the generated Cloud Functions entry file needs")
-                            .at(at(&format!("{key}.handler")))
-                            .help("rename main.py (and the handler) to e.g. handler.py"),
+                        Diagnostic::error(&hk, "this `file.function` handler runs through a generated main.py, but the project has its own main.py (Cloud Functions loads only main.py)")
+                            .at(at(&hk))
+                            .help("define the handler in main.py and name only the function (`handler: fn`, with provider.name: google), or rename main.py"),
                     );
                 }
             }
