@@ -464,3 +464,27 @@ async fn google_style_handlers_run_as_written() {
     assert_eq!(stored["buildConfig"]["entryPoint"], "http_entry");
     assert_eq!(stored["serviceConfig"]["timeoutSeconds"], 60);
 }
+
+#[tokio::test]
+async fn the_metadata_server_is_the_last_resort() {
+    let fake = FakeGcp::start().await;
+    let project = Project::new("meta");
+    let service = project.load();
+    let home = tempfile::tempdir().unwrap();
+    let host = fake.url.trim_start_matches("http://").to_string();
+    let vars = [
+        ("GCE_METADATA_HOST", host),
+        ("GOOGLE_CLOUD_PROJECT", "stratus-test".to_string()),
+        (
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDFUNCTIONS",
+            fake.url.clone(),
+        ),
+        ("CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING", fake.url.clone()),
+    ];
+    let config = GcpConfig::resolve(&service, &lookup(&vars), Some(home.path())).unwrap();
+    assert_eq!(config.source, "metadata server");
+    let provider = GcpProvider::new(config, Default::default(), Default::default()).unwrap();
+    deploy(&provider, &service).await;
+    let answer = invoke(&provider, &service, "hello", json!({"name": "Meta"})).await;
+    assert!(answer.payload.contains("Hello, Meta!"), "{answer:?}");
+}

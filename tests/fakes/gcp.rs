@@ -331,6 +331,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Reply {
     if path == "/token" {
         return gcp_host::token(&shared, &body);
     }
+    if path.starts_with("/computeMetadata/v1/instance/service-accounts/default/") {
+        return gcp_host::metadata(&shared, &path, &query, &headers);
+    }
     if let Some(token) = path.strip_prefix("/upload/") {
         return upload(&shared, token, &headers, &body);
     }

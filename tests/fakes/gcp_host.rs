@@ -202,6 +202,38 @@ pub fn token(shared: &Shared, body: &[u8]) -> Reply {
     }
 }
 
+/// The metadata server's token and identity routes (`Metadata-Flavor: Google` required).
+pub fn metadata(shared: &Shared, path: &str, query: &str, headers: &hyper::HeaderMap) -> Reply {
+    if headers.get("metadata-flavor").and_then(|v| v.to_str().ok()) != Some("Google") {
+        return reply(
+            403,
+            &json!({"error": "Missing Metadata-Flavor:Google header."}),
+        );
+    }
+    let mut state = shared.state.lock().unwrap();
+    state.token_requests += 1;
+    let n = state.next();
+    if path.ends_with("/token") {
+        let access = format!("ya29.metadata-{n}");
+        state.access_tokens.push(access.clone());
+        return reply(
+            200,
+            &json!({"access_token": access, "expires_in": 3599, "token_type": "Bearer"}),
+        );
+    }
+    let audience = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("audience="))
+        .map(|a| a.replace("%3A", ":").replace("%2F", "/"))
+        .unwrap_or_default();
+    let id_token = format!("idt-metadata-{n}");
+    state.id_tokens.insert(id_token.clone(), audience);
+    Ok(Response::builder()
+        .status(200)
+        .body(Full::new(Bytes::from(id_token)))
+        .expect("a valid response"))
+}
+
 /// One deployed revision running under the Functions Framework.
 pub struct Host {
     /// What it runs (object, entry point, environment).
