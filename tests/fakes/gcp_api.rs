@@ -249,6 +249,8 @@ fn stamp(shared: &Shared, id: &str, function: &mut Json) {
     ));
     let revision = shared.state.lock().unwrap().next();
     function["serviceConfig"]["revision"] = json!(format!("{id}-{revision:05}"));
+    // Like the real API, gen2 functions get LOG_EXECUTION_ID added to their environment.
+    function["serviceConfig"]["environmentVariables"]["LOG_EXECUTION_ID"] = json!("true");
     if get_path(function, "serviceConfig.maxInstanceCount").is_none() {
         function["serviceConfig"]["maxInstanceCount"] = json!(100);
     }

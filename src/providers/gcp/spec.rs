@@ -337,7 +337,12 @@ pub fn live_fields(live: &Json, desired: &Fields) -> Fields {
         text("/description").filter(|d| !d.is_empty()),
     );
     if let Some(Json::Object(env)) = live.pointer("/serviceConfig/environmentVariables") {
-        for (key, value) in env.iter().filter(|(k, _)| !k.starts_with("STRATUS_")) {
+        // The API adds LOG_EXECUTION_ID itself: compare it only when the manifest sets it.
+        let ours = |k: &String| {
+            !k.starts_with("STRATUS_")
+                && (k != "LOG_EXECUTION_ID" || desired.contains_key("environment.LOG_EXECUTION_ID"))
+        };
+        for (key, value) in env.iter().filter(|(k, _)| ours(k)) {
             fields.insert(
                 format!("environment.{key}"),
                 (
