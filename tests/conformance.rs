@@ -139,6 +139,32 @@ impl Target for AzureTarget {
     }
 }
 
+/// Google Cloud Functions, against the fake (which runs the code under the real Functions
+/// Framework).
+struct GcpTarget {
+    fake: fakes::gcp::FakeGcp,
+    provider: stratus::providers::gcp::GcpProvider,
+}
+
+impl GcpTarget {
+    async fn new() -> GcpTarget {
+        let fake = fakes::gcp::FakeGcp::start().await;
+        let provider = fake.provider();
+        GcpTarget { fake, provider }
+    }
+}
+
+#[async_trait]
+impl Target for GcpTarget {
+    fn provider(&self) -> &dyn Provider {
+        &self.provider
+    }
+
+    fn writes(&self) -> usize {
+        self.fake.writes()
+    }
+}
+
 /// AWS, against moto (one server per test binary).
 struct AwsTarget {
     provider: stratus::providers::aws::AwsProvider,
@@ -522,4 +548,9 @@ async fn azure_conforms() {
 #[tokio::test]
 async fn aws_conforms() {
     conformance(&AwsTarget::new().await).await;
+}
+
+#[tokio::test]
+async fn gcp_conforms() {
+    conformance(&GcpTarget::new().await).await;
 }

@@ -8,6 +8,7 @@
 
 pub mod backoff;
 pub mod concurrency;
+pub mod paging;
 pub mod redact;
 pub mod retry;
 pub mod token;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use reqwest::{RequestBuilder, Response, StatusCode};
 
 pub use concurrency::bounded;
+pub use paging::{PollConfig, paginate_tokens, poll_until};
 pub use redact::{redact, register_secret};
 pub use retry::{Idempotency, RetryConfig, send_with_retry, set_verbosity};
 pub use token::{TemporaryToken, TokenCache};

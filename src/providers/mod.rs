@@ -14,6 +14,7 @@
 
 pub mod aws;
 pub mod azure;
+pub mod gcp;
 pub mod local;
 pub mod openwhisk;
 pub mod plan;
@@ -342,13 +343,7 @@ pub fn select(service: &Service, options: &TargetOptions) -> anyhow::Result<Box<
         ProviderKind::Openwhisk => Ok(Box::new(openwhisk::OpenWhiskProvider::from_env(service)?)),
         ProviderKind::Aws => Ok(Box::new(aws::AwsProvider::from_env())),
         ProviderKind::Azure => Ok(Box::new(azure::AzureProvider::from_env(service)?)),
-        ProviderKind::Google => {
-            anyhow::bail!(
-                "the {kind} provider is not built into this version of stratus yet; \
-                 use `--provider local` to run the service on this machine \
-                 (the README's provider table says what each target supports today)"
-            )
-        }
+        ProviderKind::Google => Ok(Box::new(gcp::GcpProvider::from_env(service)?)),
         ProviderKind::Other(name) => anyhow::bail!(
             "stratus cannot deploy to provider `{name}`; it deploys to aws, azure, google, \
              openwhisk and local (retarget with `--provider local`)"

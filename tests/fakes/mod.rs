@@ -5,6 +5,9 @@
 pub mod azure;
 pub mod azure_arm;
 pub mod azure_host;
+pub mod gcp;
+pub mod gcp_api;
+pub mod gcp_host;
 pub mod openwhisk;
 pub mod openwhisk_exec;
 pub mod openwhisk_invoke;

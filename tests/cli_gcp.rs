@@ -1,0 +1,126 @@
+//! CLI tests for `--provider gcp`: the real binary against the in-process fake.
+//!
+//! The binary finds the fake the way gcloud users point tools elsewhere:
+//! `GOOGLE_APPLICATION_CREDENTIALS` names the key file (whose `token_uri` is the fake's) and
+//! `CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDFUNCTIONS` / `..._LOGGING` the endpoints.
+
+mod common;
+#[path = "fakes/mod.rs"]
+mod fakes;
+
+use common::Sandbox;
+use fakes::gcp::FakeGcp;
+use serde_json::Value;
+
+const MANIFEST: &str = r#"
+service: clidemo
+provider:
+  name: aws
+  runtime: python3.12
+  memorySize: 256
+functions:
+  hello:
+    handler: handler.hello
+    events:
+      - httpApi: POST /hello
+"#;
+
+const HANDLER: &str = r#"
+def hello(event, context):
+    name = event.get("name", "world")
+    print("greeting " + name)
+    return {"statusCode": 200, "body": "Hello, " + name + "!"}
+"#;
+
+async fn run(sandbox: &Sandbox, fake: &FakeGcp, args: &[&str]) -> std::process::Output {
+    let mut command = sandbox.stratus(args);
+    command
+        .args(["--provider", "gcp"])
+        .env("GOOGLE_APPLICATION_CREDENTIALS", fake.key_file())
+        .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDFUNCTIONS", &fake.url)
+        .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING", &fake.url)
+        .env("HOME", sandbox.path(""))
+        .env_remove("GCE_METADATA_HOST")
+        .env_remove("GOOGLE_CLOUD_PROJECT");
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "stratus failed: {}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_deploys_invokes_and_is_removed_on_gcp() {
+    let fake = FakeGcp::start().await;
+    let sandbox = Sandbox::empty();
+    sandbox.write("serverless.yml", MANIFEST);
+    sandbox.write("handler.py", HANDLER);
+
+    let deployed = run(&sandbox, &fake, &["deploy"]).await;
+    let text = stdout(&deployed);
+    assert!(
+        text.contains(&format!("{}/run/clidemo-dev-hello", fake.url)),
+        "the function URL is printed: {text}"
+    );
+    let stderr = String::from_utf8_lossy(&deployed.stderr);
+    assert!(
+        !stderr.contains("PRIVATE KEY") && !text.contains("ya29."),
+        "{stderr}"
+    );
+
+    let again = run(&sandbox, &fake, &["plan", "--detailed-exitcode"]).await;
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+
+    let invoked = run(
+        &sandbox,
+        &fake,
+        &["invoke", "-f", "hello", "--data", r#"{"name":"Goog"}"#],
+    )
+    .await;
+    let result: Value = serde_json::from_str(&stdout(&invoked)).unwrap();
+    assert_eq!(result["body"], "Hello, Goog!");
+
+    let logs = run(&sandbox, &fake, &["logs", "-f", "hello"]).await;
+    assert!(stdout(&logs).contains("greeting Goog"));
+
+    let info = run(&sandbox, &fake, &["info", "--json"]).await;
+    let info: Value = serde_json::from_str(&stdout(&info)).unwrap();
+    assert_eq!(info["functions"].as_array().unwrap().len(), 1);
+    assert_eq!(info["functions"][0]["state"], "ACTIVE");
+
+    let removed = run(&sandbox, &fake, &["remove", "--yes"]).await;
+    assert!(stdout(&removed).contains("clidemo-dev-hello"));
+    assert!(fake.function_ids().is_empty(), "{:?}", fake.function_ids());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_credentials_say_where_stratus_looked() {
+    let sandbox = Sandbox::empty();
+    sandbox.write("serverless.yml", MANIFEST);
+    sandbox.write("handler.py", HANDLER);
+    let mut command = sandbox.stratus(&["deploy", "--provider", "google"]);
+    command
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env_remove("GCE_METADATA_HOST")
+        .env_remove("CLOUDSDK_CONFIG")
+        .env("HOME", sandbox.path(""));
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("GOOGLE_APPLICATION_CREDENTIALS")
+            && stderr.contains("application_default_credentials.json"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,380 @@
+//! A fake Google Cloud on 127.0.0.1 that follows the published Cloud Functions v2 and Cloud
+//! Logging v2 REST APIs: `v2/projects/{p}/locations/{r}/functions[/{id}]` (list with small
+//! pages, get, create with `functionId`, patch with `updateMask`, delete),
+//! `functions:generateUploadUrl` and the signed upload URL it hands out, long-running
+//! operations that take several polls, `v2/entries:list`, an OAuth token endpoint that verifies
+//! the RS256 JWT against the test key, `google.rpc.Status` error bodies, id and label
+//! validation as the real API does it, and injectable faults. Deployed Python code runs under
+//! Google's real Functions Framework (`gcp_host`); what it prints becomes log entries.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value as Json, json};
+use tokio::net::TcpListener;
+
+use super::gcp_host::{self, Host, TestKey};
+
+/// A fault the next matching request meets.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer this status (with `Retry-After` seconds when given).
+    Status(u16, Option<u64>),
+    /// Close the connection without answering.
+    Drop,
+    /// Answer normally after this long.
+    Slow(Duration),
+}
+
+/// A pending long-running operation.
+pub struct Operation {
+    /// Polls left before it is done.
+    pub polls_left: u32,
+    /// `response` when done.
+    pub response: Json,
+    /// An error it ends with instead.
+    pub error: Option<String>,
+}
+
+/// What the fake holds.
+#[derive(Default)]
+pub struct State {
+    /// Functions by id.
+    pub functions: BTreeMap<String, Json>,
+    /// Upload tokens handed out → object name.
+    pub uploads: BTreeMap<String, String>,
+    /// Uploaded objects.
+    pub objects: BTreeMap<String, Vec<u8>>,
+    /// Operations by name.
+    pub operations: BTreeMap<String, Operation>,
+    /// Valid access tokens.
+    pub access_tokens: Vec<String>,
+    /// ID tokens → audience.
+    pub id_tokens: BTreeMap<String, String>,
+    /// Log entries, oldest first.
+    pub entries: Vec<Json>,
+    /// Requests that change state (uploads, creates, patches, deletes).
+    pub writes: usize,
+    /// Every request, `METHOD /path?query`.
+    pub requests: Vec<String>,
+    /// Token requests seen.
+    pub token_requests: usize,
+    /// Running function hosts by id.
+    pub hosts: BTreeMap<String, Arc<Host>>,
+    /// The next operation ends in this error.
+    pub fail_next_operation: Option<String>,
+    faults: VecDeque<(Option<String>, Fault)>,
+    counter: u64,
+}
+
+impl State {
+    /// A fresh number for names.
+    pub fn next(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+}
+
+/// What every connection shares.
+pub struct Shared {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The project.
+    pub project: String,
+    /// The region.
+    pub region: String,
+    /// The test key.
+    pub key: TestKey,
+    /// The state.
+    pub state: Arc<Mutex<State>>,
+}
+
+/// A running fake.
+pub struct FakeGcp {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The project it serves.
+    pub project: String,
+    /// The region.
+    pub region: String,
+    /// Everything shared with the server.
+    pub shared: Arc<Shared>,
+    /// Holds the key file.
+    pub dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeGcp {
+    fn drop(&mut self) {
+        self.task.abort();
+        // Dropping the hosts kills their processes.
+        if let Ok(mut state) = self.shared.state.lock() {
+            state.hosts.clear();
+        }
+    }
+}
+
+/// A handler's answer; an error drops the connection.
+pub type Reply = Result<Response<Full<Bytes>>, std::io::Error>;
+
+/// A JSON answer.
+pub fn reply(status: u16, body: &Json) -> Reply {
+    Ok(Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("a valid response"))
+}
+
+/// A `google.rpc.Status` error body.
+pub fn rpc_error(status: u16, message: &str) -> Reply {
+    let code = match status {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ALREADY_EXISTS",
+        429 => "RESOURCE_EXHAUSTED",
+        503 => "UNAVAILABLE",
+        _ => "INTERNAL",
+    };
+    reply(
+        status,
+        &json!({"error": {"code": status, "message": message, "status": code}}),
+    )
+}
+
+impl FakeGcp {
+    /// Starts the fake for project `stratus-test`, region `us-central1`, and writes a
+    /// service-account key file (a key generated now) whose `token_uri` points at it.
+    pub async fn start() -> FakeGcp {
+        gcp_host::require_functions_framework();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        let dir = tempfile::tempdir().unwrap();
+        let key = TestKey::generate();
+        std::fs::write(
+            dir.path().join("key.json"),
+            key.key_file("stratus-test", &format!("{url}/token"))
+                .to_string(),
+        )
+        .unwrap();
+        let shared = Arc::new(Shared {
+            url: url.clone(),
+            project: "stratus-test".into(),
+            region: "us-central1".into(),
+            key,
+            state: Arc::new(Mutex::new(State::default())),
+        });
+        let server = shared.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let shared = server.clone();
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |request| handle(shared.clone(), request));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FakeGcp {
+            url,
+            project: "stratus-test".into(),
+            region: "us-central1".into(),
+            shared,
+            dir,
+            task,
+        }
+    }
+
+    /// A provider pointed at this fake with its key file, quick retries and quick polls.
+    pub fn provider(&self) -> stratus::providers::gcp::GcpProvider {
+        use stratus::http::{HttpConfig, PollConfig, RetryConfig};
+        use stratus::providers::gcp::config::{GcpConfig, base_url};
+        use stratus::providers::gcp::credential::Credential;
+        let config = GcpConfig {
+            project: self.project.clone(),
+            region: self.region.clone(),
+            functions_endpoint: base_url(&self.url, "test").unwrap(),
+            logging_endpoint: base_url(&self.url, "test").unwrap(),
+            credential: Credential::from_file(&self.key_file()).unwrap(),
+            source: "test".into(),
+        };
+        let http = HttpConfig {
+            request_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(3),
+            retry: RetryConfig {
+                max_retries: 4,
+                base: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(100),
+                total_timeout: Duration::from_secs(30),
+                max_retry_after: Duration::from_secs(5),
+            },
+            ..HttpConfig::default()
+        };
+        let poll = PollConfig {
+            interval: Duration::from_millis(10),
+            max_interval: Duration::from_millis(50),
+            timeout: Duration::from_secs(30),
+        };
+        stratus::providers::gcp::GcpProvider::new(config, http, poll).unwrap()
+    }
+
+    /// The service-account key file.
+    pub fn key_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("key.json")
+    }
+
+    /// The state.
+    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap()
+    }
+
+    /// The next request whose path contains `path` (any, when `None`) meets `fault`.
+    pub fn inject(&self, path: Option<&str>, fault: Fault) {
+        self.state()
+            .faults
+            .push_back((path.map(str::to_string), fault));
+    }
+
+    /// Faults not met yet.
+    pub fn pending_faults(&self) -> usize {
+        self.state().faults.len()
+    }
+
+    /// How many writes were made.
+    pub fn writes(&self) -> usize {
+        self.state().writes
+    }
+
+    /// Ids of the stored functions.
+    pub fn function_ids(&self) -> Vec<String> {
+        self.state().functions.keys().cloned().collect()
+    }
+
+    /// A stored function.
+    pub fn function(&self, id: &str) -> Option<Json> {
+        self.state().functions.get(id).cloned()
+    }
+
+    /// Stores a function directly (another tool's, or another stage's).
+    pub fn seed(&self, id: &str, labels: Json) {
+        let name = format!(
+            "projects/{}/locations/{}/functions/{id}",
+            self.project, self.region
+        );
+        self.state().functions.insert(
+            id.to_string(),
+            json!({"name": name, "state": "ACTIVE", "environment": "GEN_2", "labels": labels,
+                   "buildConfig": {"runtime": "python312", "entryPoint": "main"},
+                   "serviceConfig": {"availableMemory": "256M", "timeoutSeconds": 60}}),
+        );
+    }
+}
+
+fn take_fault(state: &mut State, path: &str) -> Option<Fault> {
+    let index = state
+        .faults
+        .iter()
+        .position(|(filter, _)| filter.as_deref().is_none_or(|f| path.contains(f)))?;
+    state.faults.remove(index).map(|(_, fault)| fault)
+}
+
+async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Reply {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or("").to_string();
+    let fault = {
+        let mut state = shared.state.lock().unwrap();
+        state.requests.push(format!("{method} {path}?{query}"));
+        take_fault(&mut state, &path)
+    };
+    match fault {
+        Some(Fault::Drop) => return Err(std::io::Error::other("connection dropped (injected)")),
+        Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::Status(status, retry_after)) => {
+            let mut response = rpc_error(status, "injected fault")?;
+            if let Some(seconds) = retry_after {
+                response.headers_mut().insert(
+                    "retry-after",
+                    seconds.to_string().parse().expect("a header value"),
+                );
+            }
+            return Ok(response);
+        }
+        None => {}
+    }
+    let headers = request.headers().clone();
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    if path == "/token" {
+        return gcp_host::token(&shared, &body);
+    }
+    if path.starts_with("/computeMetadata/v1/instance/service-accounts/default/") {
+        return gcp_host::metadata(&shared, &path, &query, &headers);
+    }
+    if let Some(token) = path.strip_prefix("/upload/") {
+        return upload(&shared, token, &headers, &body);
+    }
+    if let Some(id) = path.strip_prefix("/run/") {
+        return gcp_host::run(
+            &shared,
+            id,
+            &method,
+            &query,
+            &headers,
+            bearer.as_deref(),
+            body,
+        )
+        .await;
+    }
+    let authorized =
+        bearer.is_some_and(|token| shared.state.lock().unwrap().access_tokens.contains(&token));
+    if !authorized {
+        return rpc_error(
+            401,
+            "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+        );
+    }
+    if path == "/v2/entries:list" && method == "POST" {
+        return gcp_host::list_entries(&shared, &body);
+    }
+    super::gcp_api::route(&shared, &method, &path, &query, &body)
+}
+
+fn upload(shared: &Shared, token: &str, headers: &hyper::HeaderMap, body: &[u8]) -> Reply {
+    if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/zip") {
+        return reply(
+            400,
+            &json!({"error": "signed URL expects content-type application/zip"}),
+        );
+    }
+    let mut state = shared.state.lock().unwrap();
+    let Some(object) = state.uploads.get(token).cloned() else {
+        return reply(403, &json!({"error": "SignatureDoesNotMatch"}));
+    };
+    state.writes += 1;
+    state.objects.insert(object, body.to_vec());
+    reply(200, &json!({}))
+}
