@@ -175,6 +175,20 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
             );
         }
         for (index, event) in function.events.iter().enumerate() {
+            if let Event::Http(http) = event {
+                // Route options stratus does not configure on the HTTP API yet.
+                for option in ["cors", "authorizer", "private", "request", "integration"] {
+                    if http.extra.contains_key(option) {
+                        diagnostics.push(
+                            Diagnostic::warning(
+                                format!("{key}.events.{index}.{}.{option}", http.source),
+                                format!("`{option}` on an HTTP route is not applied by stratus on AWS yet; the route is public and deployed without it"),
+                            )
+                            .help("configure it on the HTTP API by hand, or remove the key to silence this warning"),
+                        );
+                    }
+                }
+            }
             if let Event::Other { kind, .. } = event {
                 diagnostics.push(
                     Diagnostic::warning(
@@ -205,5 +219,28 @@ mod tests {
         assert!(map("python2.7").is_err());
         assert!(map("nodejs12.x").is_err());
         assert!(map("cobol85").unwrap_err().contains("cobol85"));
+    }
+
+    #[test]
+    fn route_options_stratus_does_not_apply_are_warned_about() {
+        let mut http = crate::model::HttpEvent {
+            source: "http".into(),
+            method: "GET".into(),
+            path: "/hello".into(),
+            extra: serde_json::Map::new(),
+        };
+        http.extra
+            .insert("cors".into(), serde_json::Value::Bool(true));
+        let mut function = crate::model::Function::new("hello", Some("handler.hello"));
+        function.runtime = Some(Runtime::parse("python3.12"));
+        function.events.push(Event::Http(http));
+        let service = Service::new("svc", ProviderKind::Aws, "/tmp").with_function(function);
+        let diagnostics = check(&service, &Scope::default());
+        assert!(!diagnostics.has_errors(), "{diagnostics}");
+        let warning = diagnostics.warnings().next().expect("a warning about cors");
+        assert_eq!(
+            warning.key.as_deref(),
+            Some("functions.hello.events.0.http.cors")
+        );
     }
 }
