@@ -18,6 +18,7 @@ pub mod gcp;
 pub mod local;
 pub mod openwhisk;
 pub mod plan;
+pub mod shim;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,7 +30,7 @@ use serde::Serialize;
 use crate::diagnostic::Diagnostics;
 use crate::model::{Function, ProviderKind, Service};
 use crate::package::{GeneratedFile, Packaged, SizeLimits};
-pub use plan::{Action, Change, FieldChange, Plan, ResourceKind};
+pub use plan::{Action, Change, FieldChange, Fields, Plan, ResourceKind, diff_fields};
 
 /// How many functions are planned or applied at once, for every provider.
 pub const CONCURRENCY: usize = 4;

@@ -4,6 +4,8 @@
 //! the human diff and the `--json` document, and `apply` takes that same plan, so what was
 //! shown is what runs.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::Serialize;
 
 /// What happens to one resource.
@@ -132,6 +134,28 @@ impl FieldChange {
     }
 }
 
+/// A resource's comparable fields: name → (value rendered as text, whether it is secret).
+pub type Fields = BTreeMap<String, (String, bool)>;
+
+/// The fields that differ between `live` and `desired`, in name order; a field secret on
+/// either side is marked sensitive, so its values are never shown.
+pub fn diff_fields(live: &Fields, desired: &Fields) -> Vec<FieldChange> {
+    let names: BTreeSet<&String> = live.keys().chain(desired.keys()).collect();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let old = live.get(name);
+            let new = desired.get(name);
+            if old.map(|(v, _)| v) == new.map(|(v, _)| v) {
+                return None;
+            }
+            let change = FieldChange::new(name.clone(), old.map(|(v, _)| v), new.map(|(v, _)| v));
+            let secret = old.is_some_and(|(_, s)| *s) || new.is_some_and(|(_, s)| *s);
+            Some(if secret { change.sensitive() } else { change })
+        })
+        .collect()
+}
+
 /// One resource's change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
@@ -256,6 +280,28 @@ mod tests {
         assert!(!json.contains("secret\""), "{json}");
         assert!(json.contains("(sensitive)"));
         assert!(json.contains("\"old\":\"128\""));
+    }
+
+    #[test]
+    fn diff_fields_lists_what_differs_and_masks_secrets() {
+        let field = |v: &str, secret| (v.to_string(), secret);
+        let live = Fields::from([
+            ("memorySize".to_string(), field("128", false)),
+            ("environment.TOKEN".to_string(), field("a", true)),
+            ("timeout".to_string(), field("6", false)),
+        ]);
+        let desired = Fields::from([
+            ("memorySize".to_string(), field("256", false)),
+            ("environment.TOKEN".to_string(), field("b", true)),
+            ("timeout".to_string(), field("6", false)),
+            ("description".to_string(), field("new", false)),
+        ]);
+        let changes = diff_fields(&live, &desired);
+        let names: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(names, ["description", "environment.TOKEN", "memorySize"]);
+        assert_eq!(changes[0].old, None);
+        assert!(changes[1].sensitive);
+        assert_eq!(changes[2].shown_new(), Some("256"));
     }
 
     #[test]

@@ -14,8 +14,7 @@ use crate::http;
 use crate::model::Service;
 use crate::package::Packaged;
 use crate::providers::{
-    Action, Applied, ApplyError, CONCURRENCY, Change, Endpoint, FieldChange, Plan, ResourceKind,
-    Scope,
+    Action, Applied, ApplyError, CONCURRENCY, Change, Endpoint, Plan, ResourceKind, Scope,
 };
 
 /// The live functions of this service and stage, by id.
@@ -51,26 +50,6 @@ pub fn desired_all(
         .collect()
 }
 
-fn diff(current: &spec::Fields, desired: &spec::Fields) -> Vec<FieldChange> {
-    let keys: BTreeSet<&String> = current.keys().chain(desired.keys()).collect();
-    keys.into_iter()
-        .filter_map(|key| {
-            let old = current.get(key);
-            let new = desired.get(key);
-            if old.map(|(v, _)| v) == new.map(|(v, _)| v) {
-                return None;
-            }
-            let sensitive = old.is_some_and(|(_, s)| *s) || new.is_some_and(|(_, s)| *s);
-            let change = FieldChange::new(key.clone(), old.map(|(v, _)| v), new.map(|(v, _)| v));
-            Some(if sensitive {
-                change.sensitive()
-            } else {
-                change
-            })
-        })
-        .collect()
-}
-
 /// Diffs the desired service with what is live.
 pub async fn plan(
     client: &GcfClient,
@@ -94,7 +73,10 @@ pub async fn plan(
         changes.push(match live.get(&want.id) {
             None => change(Action::Create),
             Some(current) => {
-                let fields = diff(&spec::live_fields(current, &want.fields), &want.fields);
+                let fields = crate::providers::diff_fields(
+                    &spec::live_fields(current, &want.fields),
+                    &want.fields,
+                );
                 if fields.is_empty() {
                     change(Action::Unchanged)
                 } else {

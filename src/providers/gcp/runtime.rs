@@ -10,8 +10,6 @@
 
 use std::path::Path;
 
-use serde_json::Value as Json;
-
 use crate::model::{Function, Language, ProviderKind, Runtime, Service};
 use crate::package::GeneratedFile;
 
@@ -101,45 +99,15 @@ pub fn entry(service: &Service, function: &Function) -> Option<Entry> {
 
 /// The generated files for a function of `language` entered through the shim.
 pub fn entry_files(language: Language, root: &Path) -> anyhow::Result<Vec<GeneratedFile>> {
-    let file = |path: &str, contents: Vec<u8>| GeneratedFile {
-        path: path.to_string(),
-        contents,
-        executable: false,
-    };
-    Ok(match language {
-        Language::Python => vec![file("main.py", PYTHON_MAIN.as_bytes().to_vec())],
-        Language::Node => vec![
-            file(NODE_ENTRY, NODE_MAIN.as_bytes().to_vec()),
-            file("package.json", node_package(root)?),
-        ],
-        Language::Other => Vec::new(),
-    })
-}
-
-fn node_package(root: &Path) -> anyhow::Result<Vec<u8>> {
-    let path = root.join("package.json");
-    let mut package = match std::fs::read_to_string(&path) {
-        Ok(text) => match serde_json::from_str::<Json>(&text) {
-            Ok(Json::Object(map)) => map,
-            _ => anyhow::bail!(
-                "{} is not a JSON object; fix it so stratus can point its `main` at the entry file",
-                path.display()
-            ),
+    crate::providers::shim::entry_files(
+        language,
+        root,
+        &crate::providers::shim::EntryScripts {
+            python: ("main.py", PYTHON_MAIN),
+            node: (NODE_ENTRY, NODE_MAIN),
+            node_package_name: "stratus-function",
         },
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let mut map = serde_json::Map::new();
-            map.insert("name".into(), Json::String("stratus-function".into()));
-            map.insert("private".into(), Json::Bool(true));
-            map
-        }
-        Err(error) => {
-            return Err(anyhow::Error::new(error).context(format!("reading {}", path.display())));
-        }
-    };
-    package.insert("main".into(), Json::String(NODE_ENTRY.into()));
-    let mut text = serde_json::to_string_pretty(&Json::Object(package))?;
-    text.push('\n');
-    Ok(text.into_bytes())
+    )
 }
 
 #[cfg(test)]
@@ -169,7 +137,7 @@ mod tests {
     fn node_entry_gets_a_package_json() {
         let dir = tempfile::tempdir().unwrap();
         let files = entry_files(Language::Node, dir.path()).unwrap();
-        let package: Json = serde_json::from_slice(&files[1].contents).unwrap();
+        let package: serde_json::Value = serde_json::from_slice(&files[1].contents).unwrap();
         assert_eq!(package["main"], NODE_ENTRY);
         assert_eq!(
             entry_files(Language::Python, dir.path()).unwrap()[0].path,

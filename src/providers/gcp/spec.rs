@@ -120,7 +120,7 @@ pub fn short_id(function: &Json) -> String {
 }
 
 /// Plan fields: `field` → (shown value, sensitive).
-pub type Fields = BTreeMap<String, (String, bool)>;
+pub use crate::providers::Fields;
 
 /// One function as it should be.
 #[derive(Debug, Clone)]

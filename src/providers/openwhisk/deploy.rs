@@ -20,8 +20,7 @@ use crate::http;
 use crate::model::{Event, Service};
 use crate::package::Packaged;
 use crate::providers::{
-    Action, Applied, ApplyError, CONCURRENCY, Change, Endpoint, FieldChange, Plan, ResourceKind,
-    Scope,
+    Action, Applied, ApplyError, CONCURRENCY, Change, Endpoint, Plan, ResourceKind, Scope,
 };
 
 /// The entities of this service and stage that are live, by name.
@@ -218,7 +217,7 @@ fn action_change(action: &DesiredAction, live: Option<&Json>) -> Change {
     };
     let desired = action.fields();
     let current = spec::action_fields(live, None);
-    let fields = diff(&current, &desired);
+    let fields = crate::providers::diff_fields(&current, &desired);
     if fields.is_empty() {
         change(Action::Unchanged)
     } else {
@@ -244,35 +243,12 @@ fn entity_change(kind: ResourceKind, entity: &DesiredEntity, live: Option<&Json>
         .iter()
         .map(|(k, v)| (k.clone(), (v.clone(), false)))
         .collect();
-    let fields = diff(&current, &desired);
+    let fields = crate::providers::diff_fields(&current, &desired);
     if fields.is_empty() {
         change(Action::Unchanged)
     } else {
         change(Action::Update).with_fields(fields)
     }
-}
-
-fn diff(
-    current: &BTreeMap<String, (String, bool)>,
-    desired: &BTreeMap<String, (String, bool)>,
-) -> Vec<FieldChange> {
-    let keys: BTreeSet<&String> = current.keys().chain(desired.keys()).collect();
-    keys.into_iter()
-        .filter_map(|key| {
-            let old = current.get(key);
-            let new = desired.get(key);
-            if old.map(|(v, _)| v) == new.map(|(v, _)| v) {
-                return None;
-            }
-            let sensitive = old.is_some_and(|(_, s)| *s) || new.is_some_and(|(_, s)| *s);
-            let change = FieldChange::new(key.clone(), old.map(|(v, _)| v), new.map(|(v, _)| v));
-            Some(if sensitive {
-                change.sensitive()
-            } else {
-                change
-            })
-        })
-        .collect()
 }
 
 /// Carries out `plan`.

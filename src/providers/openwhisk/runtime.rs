@@ -10,8 +10,6 @@
 
 use std::path::Path;
 
-use serde_json::Value as Json;
-
 use crate::model::{Language, ProviderKind, Runtime, Service};
 use crate::package::GeneratedFile;
 
@@ -97,45 +95,15 @@ pub fn handler_style(service: &Service) -> &'static str {
 /// (from `root`, when there is one: dependencies, `"type"` and the rest are kept) with `main`
 /// pointing at the entry file.
 pub fn entry_files(language: Language, root: &Path) -> anyhow::Result<Vec<GeneratedFile>> {
-    let file = |path: &str, contents: Vec<u8>| GeneratedFile {
-        path: path.to_string(),
-        contents,
-        executable: false,
-    };
-    Ok(match language {
-        Language::Python => vec![file("__main__.py", PYTHON_MAIN.as_bytes().to_vec())],
-        Language::Node => vec![
-            file(NODE_ENTRY, NODE_MAIN.as_bytes().to_vec()),
-            file("package.json", node_package(root)?),
-        ],
-        Language::Other => Vec::new(),
-    })
-}
-
-fn node_package(root: &Path) -> anyhow::Result<Vec<u8>> {
-    let path = root.join("package.json");
-    let mut package = match std::fs::read_to_string(&path) {
-        Ok(text) => match serde_json::from_str::<Json>(&text) {
-            Ok(Json::Object(map)) => map,
-            _ => anyhow::bail!(
-                "{} is not a JSON object; fix it so stratus can point its `main` at the OpenWhisk entry file",
-                path.display()
-            ),
+    crate::providers::shim::entry_files(
+        language,
+        root,
+        &crate::providers::shim::EntryScripts {
+            python: ("__main__.py", PYTHON_MAIN),
+            node: (NODE_ENTRY, NODE_MAIN),
+            node_package_name: "stratus-action",
         },
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let mut map = serde_json::Map::new();
-            map.insert("name".into(), Json::String("stratus-action".into()));
-            map.insert("private".into(), Json::Bool(true));
-            map
-        }
-        Err(error) => {
-            return Err(anyhow::Error::new(error).context(format!("reading {}", path.display())));
-        }
-    };
-    package.insert("main".into(), Json::String(NODE_ENTRY.into()));
-    let mut text = serde_json::to_string_pretty(&Json::Object(package))?;
-    text.push('\n');
-    Ok(text.into_bytes())
+    )
 }
 
 #[cfg(test)]
