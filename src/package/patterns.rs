@@ -236,6 +236,16 @@ mod tests {
     }
 
     #[test]
+    fn leading_dot_slash_is_ignored() {
+        // As written in real manifests: `exclude: [./**]`, `include: [./bin/**]`.
+        let patterns = compile(&["!./**", "./bin/**", "./src/App.ts"]);
+        assert!(patterns.includes("bin/get"));
+        assert!(patterns.includes("src/App.ts"));
+        assert!(!patterns.includes("src/other.ts"));
+        assert!(!patterns.includes("package.json"));
+    }
+
+    #[test]
     fn star_stays_in_one_directory() {
         let patterns = compile(&["!*.txt"]);
         assert!(!patterns.includes("notes.txt"));
