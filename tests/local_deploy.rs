@@ -261,14 +261,12 @@ async fn a_failed_apply_keeps_the_previous_version_and_the_next_one_converges() 
         .await
         .unwrap();
     let error = provider.apply(&svc, &broken, &plan).await.unwrap_err();
-    assert_eq!(error.failed.len(), 1);
-    assert_eq!(error.pending.len(), 1);
-    assert!(
-        error
-            .to_string()
-            .contains("FAILED    update function hello"),
-        "{error}"
-    );
+    // Both functions share the one broken package: both fail, nothing is half-done.
+    assert_eq!(error.failed.len(), 2);
+    assert!(error.done.is_empty() && error.pending.is_empty());
+    let text = error.to_string();
+    assert!(text.contains("FAILED    update function hello"), "{text}");
+    assert!(text.contains("not a readable zip"), "{text}");
     assert_eq!(
         std::fs::read(&state_file).unwrap(),
         before,
@@ -423,4 +421,40 @@ fn check_reports_every_problem_with_its_key() {
         functions: Some(vec!["ok".into()]),
     };
     assert!(provider.check(&services, &only_ok).0.is_empty());
+}
+
+#[tokio::test]
+async fn one_broken_package_does_not_stop_the_others() {
+    let f = fixture();
+    let provider = LocalProvider::with_state_dir(f.state.path());
+    let svc = two_functions(&f);
+    let mut packaged = package(&svc, f.out.path());
+    let corrupt = f.out.path().join("world.zip");
+    std::fs::write(&corrupt, b"not a zip at all").unwrap();
+    let mut world = packaged.artifacts[0].clone();
+    world.name = "world".into();
+    world.path = corrupt;
+    world.sha256 = "0".repeat(64);
+    world.functions = vec!["world".into()];
+    packaged.artifacts[0].functions = vec!["hello".into()];
+    packaged.artifacts.push(world);
+    let plan = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
+    let error = provider.apply(&svc, &packaged, &plan).await.unwrap_err();
+    let done: Vec<_> = error.done.iter().map(|c| c.name.as_str()).collect();
+    let failed: Vec<_> = error.failed.iter().map(|(c, _)| c.name.as_str()).collect();
+    assert_eq!((done, failed), (vec!["hello"], vec!["world"]));
+    assert_eq!(invoke(&provider, &svc, "hello").await, r#"{"v":1}"#);
+    let code: Vec<_> = std::fs::read_dir(f.state.path().join("svc/dev/code"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(code, [packaged.artifacts[0].sha256.clone()]);
+    let plan = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
+    assert_eq!(plan.counts(), (1, 0, 0, 1), "world is still to create");
 }

@@ -111,7 +111,7 @@ async fn deployed() -> Fixture {
         f.environment.insert("GREETING".into(), "hi there".into());
         f.memory_size = Some(512);
         if name == "pyslow" {
-            f.timeout = Some(1);
+            f.timeout = Some(2);
         }
         functions.push(f);
     }
@@ -167,7 +167,7 @@ async fn python_handler_gets_event_context_and_environment() {
         invocation.request_id.as_deref()
     );
     let remaining = result["remaining"].as_i64().unwrap();
-    assert!(remaining > 4000 && remaining <= 6000, "{remaining}");
+    assert!(remaining > 1000 && remaining <= 6000, "{remaining}");
     assert_eq!(result["memory"], 512);
     assert_eq!(result["greeting"], "hi there");
     assert_eq!(result["timeoutVar"], "6");
@@ -232,7 +232,7 @@ async fn node_handlers_commonjs_esm_and_callback() {
     );
     assert_eq!(result["memory"], "512");
     assert_eq!(result["greeting"], "hi there");
-    assert!(result["remaining"].as_i64().unwrap() > 4000);
+    assert!(result["remaining"].as_i64().unwrap() > 1000);
     assert_eq!(invocation.logs, ["hello from node x"]);
     assert_eq!(
         payload(&call(&f, "esm").await),
@@ -321,12 +321,12 @@ async fn a_handler_past_its_timeout_is_killed() {
     let started = Instant::now();
     let invocation = call(&f, "pyslow").await;
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     let Outcome::FunctionError { kind, message, .. } = &invocation.outcome else {
         panic!("{invocation:?}");
     };
     assert_eq!(kind, "Timeout");
-    assert!(message.contains("timed out after 1 s"), "{message}");
+    assert!(message.contains("timed out after 2 s"), "{message}");
     assert_eq!(invocation.logs.len(), 2, "{:?}", invocation.logs);
     assert_eq!(invocation.logs[1], "going to sleep");
     let grandchild: u32 = invocation.logs[0]
@@ -493,13 +493,13 @@ async fn lines_are_logged_while_the_handler_still_runs() {
         since: None,
         filter: Some("line".into()),
     };
-    let deadline = Instant::now() + Duration::from_secs(1);
+    let deadline = Instant::now() + Duration::from_secs(5);
     let seen = loop {
         let records = f.provider.logs(&f.service, &query).await.unwrap();
         if !records.is_empty() {
             break records;
         }
-        assert!(Instant::now() < deadline, "no record within a second");
+        assert!(Instant::now() < deadline, "the first line was never logged");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(seen.len(), 1, "only the first line so far: {seen:?}");

@@ -7,6 +7,7 @@
 //! written; so the previous version stays invocable and the next deploy converges.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::Context;
 
@@ -15,7 +16,8 @@ use super::state::{FunctionState, RouteState, StageDir, install_code};
 use crate::model::{Event, Service};
 use crate::package::Packaged;
 use crate::providers::{
-    Action, Applied, ApplyError, Change, Endpoint, FieldChange, Plan, ResourceKind, Scope,
+    Action, Applied, ApplyError, CONCURRENCY, Change, Endpoint, FieldChange, Plan, ResourceKind,
+    Scope,
 };
 
 pub use crate::http::redact::is_secret_key as is_sensitive_key;
@@ -200,7 +202,10 @@ pub fn plan_changes(
     })
 }
 
-/// Carries out `plan` under the stage lock.
+/// Carries out `plan` under the stage lock: installs each distinct package once (up to
+/// [`CONCURRENCY`] at a time), then writes the state of every function whose code is in
+/// place, then deletes, then garbage-collects. A function whose package fails is reported as
+/// failed and keeps its previous state; the others are still applied.
 pub fn apply_plan(
     stage: &StageDir,
     service: &Service,
@@ -215,6 +220,7 @@ pub fn apply_plan(
         .cloned()
         .collect();
     let mut done = Vec::new();
+    let mut failed = Vec::new();
     if !todo.is_empty() {
         let _lock = match stage.lock("deploy") {
             Ok(lock) => lock,
@@ -227,23 +233,54 @@ pub fn apply_plan(
                 });
             }
         };
-        let mut queue = todo.into_iter();
-        while let Some(change) = queue.next() {
-            match apply_change(stage, service, packaged, &change) {
-                Ok(()) => done.push(change),
-                Err(error) => {
-                    return Err(ApplyError {
-                        cause: None,
-                        done,
-                        failed: vec![(change, error)],
-                        pending: queue.collect(),
-                    });
+        let mut writes = Vec::new();
+        let mut deletes = Vec::new();
+        for change in todo {
+            match change.action {
+                Action::Create | Action::Update => match wanted(service, packaged, &change.name) {
+                    Ok((state, zip)) => writes.push((change, state, zip)),
+                    Err(error) => failed.push((change, error)),
+                },
+                Action::Delete => deletes.push(change),
+                Action::Unchanged => {}
+            }
+        }
+        let codes: BTreeMap<String, PathBuf> = writes
+            .iter()
+            .map(|(_, state, zip)| (state.code_sha256.clone(), zip.clone()))
+            .collect();
+        let installed = install_all(stage, codes);
+        for (change, mut state, _) in writes {
+            let result = match installed.get(&state.code_sha256) {
+                Some(Ok(())) => {
+                    state.deployed_at = rfc3339_now();
+                    stage.write_function(&state)
                 }
+                Some(Err(message)) => Err(anyhow::anyhow!("{message}")),
+                None => Err(anyhow::anyhow!("the package was not installed")),
+            };
+            match result {
+                Ok(()) => done.push(change),
+                Err(error) => failed.push((change, error)),
+            }
+        }
+        for change in deletes {
+            match delete_function(stage, &change.name) {
+                Ok(()) => done.push(change),
+                Err(error) => failed.push((change, error)),
             }
         }
         if let Err(error) = stage.collect_garbage() {
             eprintln!("warning: could not delete unused local code: {error:#}");
         }
+    }
+    if !failed.is_empty() {
+        return Err(ApplyError {
+            cause: None,
+            done,
+            failed,
+            pending: Vec::new(),
+        });
     }
     let endpoints = match stage.read_functions() {
         Ok(installed) => endpoints(&installed, port),
@@ -252,33 +289,56 @@ pub fn apply_plan(
     Ok(Applied { done, endpoints })
 }
 
-fn apply_change(
-    stage: &StageDir,
+/// The state `name` should have, and the zip its code comes from.
+fn wanted(
     service: &Service,
     packaged: &Packaged,
-    change: &Change,
-) -> anyhow::Result<()> {
-    match change.action {
-        Action::Create | Action::Update => {
-            let mut state = desired_state(service, &change.name, packaged)?;
-            let artifact = packaged
-                .for_function(&change.name)
-                .with_context(|| format!("no package was built for function {}", change.name))?;
-            install_code(&artifact.path, &stage.code_dir(&state.code_sha256))?;
-            state.deployed_at = rfc3339_now();
-            stage.write_function(&state)
-        }
-        Action::Delete => {
-            stage.delete_function(&change.name)?;
-            for suffix in ["jsonl", "jsonl.1"] {
-                let _ = std::fs::remove_file(
-                    stage.logs_dir().join(format!("{}.{suffix}", change.name)),
-                );
+    name: &str,
+) -> anyhow::Result<(FunctionState, PathBuf)> {
+    let state = desired_state(service, name, packaged)?;
+    let artifact = packaged
+        .for_function(name)
+        .with_context(|| format!("no package was built for function {name}"))?;
+    Ok((state, artifact.path.clone()))
+}
+
+/// Extracts every package into `code/{sha256}/`, [`CONCURRENCY`] at a time; the outcome per
+/// sha256 (errors as text, since several functions may share one package).
+fn install_all(
+    stage: &StageDir,
+    codes: BTreeMap<String, PathBuf>,
+) -> BTreeMap<String, Result<(), String>> {
+    let codes: Vec<(String, PathBuf)> = codes.into_iter().collect();
+    let mut results = BTreeMap::new();
+    for chunk in codes.chunks(CONCURRENCY) {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = chunk
+                .iter()
+                .map(|(sha, zip)| {
+                    let dest = stage.code_dir(sha);
+                    (sha, scope.spawn(move || install_code(zip, &dest)))
+                })
+                .collect();
+            for (sha, handle) in running {
+                let outcome = match handle.join() {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(error)) => Err(format!("{error:#}")),
+                    Err(_) => Err("extracting the package stopped unexpectedly".to_string()),
+                };
+                results.insert(sha.clone(), outcome);
             }
-            Ok(())
-        }
-        Action::Unchanged => Ok(()),
+        });
     }
+    results
+}
+
+/// Uninstalls a function: its state file and its logs (its code goes with the next collection).
+fn delete_function(stage: &StageDir, name: &str) -> anyhow::Result<()> {
+    stage.delete_function(name)?;
+    for suffix in ["jsonl", "jsonl.1"] {
+        let _ = std::fs::remove_file(stage.logs_dir().join(format!("{name}.{suffix}")));
+    }
+    Ok(())
 }
 
 /// Where the installed functions answer under `stratus serve --port {port}`.

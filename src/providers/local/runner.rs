@@ -2,7 +2,7 @@
 //!
 //! The process gets an embedded bootstrap script (`bootstrap/`, passed with `-c` / `-e`), runs
 //! in the code dir, with a clean environment: `PATH`, `HOME`, `LANG`, `LC_ALL`, `TZ`, `TMPDIR`,
-//! `USER` from stratus's own, then AWS-like variables (`AWS_LAMBDA_FUNCTION_NAME`...,
+//! `USER` (and version managers' settings) from stratus's own, then AWS-like variables (`AWS_LAMBDA_FUNCTION_NAME`...,
 //! `STRATUS_STAGE`...), then the function's environment. The event goes on stdin; the result
 //! comes back through a file named in an env var, so stdout and stderr are the handler's alone:
 //! each line is logged as it arrives. At the timeout the whole process group is killed.
@@ -26,8 +26,23 @@ use crate::providers::{Invocation, Outcome};
 const PYTHON_BOOTSTRAP: &str = include_str!("bootstrap/bootstrap.py");
 const NODE_BOOTSTRAP: &str = include_str!("bootstrap/bootstrap.js");
 
-/// Variables passed from stratus's own environment to every handler.
-const PASSED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"];
+/// Variables passed from stratus's own environment to every handler: the basics, and the
+/// settings of version managers whose shims stand for `python3` / `node` on PATH.
+const PASSED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "TMPDIR",
+    "USER",
+    "PYENV_ROOT",
+    "PYENV_VERSION",
+    "ASDF_DIR",
+    "ASDF_DATA_DIR",
+    "NVM_DIR",
+    "VOLTA_HOME",
+];
 
 /// How long to wait for output still in the pipes once the process has ended.
 const DRAIN: Duration = Duration::from_secs(1);
