@@ -31,23 +31,12 @@ fn aws(sandbox: &Sandbox, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-fn ok(output: &std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "stratus failed: {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[test]
 fn the_example_deploys_converges_and_is_removed_on_aws() {
     let sandbox = Sandbox::example();
     // A stage of its own: the moto server is shared by the tests of this binary.
     let deployed = aws(&sandbox, &["deploy", "--stage", "cli"]);
-    let text = ok(&deployed);
+    let text = common::stdout_of(&deployed);
     assert!(text.contains("Deployed stratus-example"), "{text}");
     assert!(
         text.contains("/hello"),
@@ -63,13 +52,16 @@ fn the_example_deploys_converges_and_is_removed_on_aws() {
     let plan = aws(&sandbox, &["plan", "--stage", "cli", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{plan:?}");
 
-    ok(&aws(
+    common::stdout_of(&aws(
         &sandbox,
         &["invoke", "--stage", "cli", "-f", "hello", "--data", "{}"],
     ));
 
-    let info: Value =
-        serde_json::from_str(&ok(&aws(&sandbox, &["info", "--stage", "cli", "--json"]))).unwrap();
+    let info: Value = serde_json::from_str(&common::stdout_of(&aws(
+        &sandbox,
+        &["info", "--stage", "cli", "--json"],
+    )))
+    .unwrap();
     let names: Vec<&str> = info["functions"]
         .as_array()
         .unwrap()
@@ -79,10 +71,13 @@ fn the_example_deploys_converges_and_is_removed_on_aws() {
     assert_eq!(names.len(), 2, "{info}");
     assert!(names.contains(&"stratus-example-cli-hello"), "{names:?}");
 
-    let removed = ok(&aws(&sandbox, &["remove", "--stage", "cli", "--yes"]));
+    let removed = common::stdout_of(&aws(&sandbox, &["remove", "--stage", "cli", "--yes"]));
     assert!(removed.contains("stratus-example-cli-hello"), "{removed}");
-    let info: Value =
-        serde_json::from_str(&ok(&aws(&sandbox, &["info", "--stage", "cli", "--json"]))).unwrap();
+    let info: Value = serde_json::from_str(&common::stdout_of(&aws(
+        &sandbox,
+        &["info", "--stage", "cli", "--json"],
+    )))
+    .unwrap();
     assert!(info["functions"].as_array().unwrap().is_empty(), "{info}");
 }
 

@@ -51,20 +51,7 @@ async fn run(sandbox: &Sandbox, fake: &FakeAzure, args: &[&str]) -> std::process
         .env("AZURE_RESOURCE_MANAGER_ENDPOINT", &fake.url)
         .env("AZURE_APPLICATION_INSIGHTS_ENDPOINT", &fake.url)
         .env("AZURE_ALLOW_HTTP", "true");
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn stdout(output: &std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "stratus failed: {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    common::output_while_serving(command).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,7 +60,7 @@ async fn a_service_deploys_invokes_and_is_removed_on_azure() {
     let sandbox = sandbox();
 
     let deployed = run(&sandbox, &fake, &["deploy"]).await;
-    let text = stdout(&deployed);
+    let text = common::stdout_of(&deployed);
     assert!(text.contains("/api/hello"), "the URL is printed: {text}");
     let stderr = String::from_utf8_lossy(&deployed.stderr);
     assert!(!stderr.contains(SECRET) && !text.contains(SECRET));
@@ -87,17 +74,17 @@ async fn a_service_deploys_invokes_and_is_removed_on_azure() {
         &["invoke", "-f", "hello", "--data", r#"{"name":"Azure"}"#],
     )
     .await;
-    assert!(stdout(&invoked).contains("Hello, Azure!"));
+    assert!(common::stdout_of(&invoked).contains("Hello, Azure!"));
 
     let logs = run(&sandbox, &fake, &["logs", "-f", "hello"]).await;
-    assert!(stdout(&logs).contains("greeting Azure"));
+    assert!(common::stdout_of(&logs).contains("greeting Azure"));
 
     let info = run(&sandbox, &fake, &["info", "--json"]).await;
-    let info: Value = serde_json::from_str(&stdout(&info)).unwrap();
+    let info: Value = serde_json::from_str(&common::stdout_of(&info)).unwrap();
     assert_eq!(info["functions"].as_array().unwrap().len(), 1, "{info}");
 
     let removed = run(&sandbox, &fake, &["remove", "--yes"]).await;
-    assert!(stdout(&removed).contains("clidemo-dev"));
+    assert!(common::stdout_of(&removed).contains("clidemo-dev"));
     let group = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-clidemo-dev");
     assert!(fake.resource(&group).is_none());
 }
@@ -113,9 +100,7 @@ async fn missing_credentials_say_where_stratus_looked() {
         .env_remove("AZURE_CLIENT_SECRET")
         .env_remove("AZURE_FEDERATED_TOKEN_FILE")
         .env("PATH", sandbox.path("no-bin"));
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
+    let output = common::output_while_serving(command).await;
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("AZURE_CLIENT_SECRET"), "{stderr}");

@@ -42,20 +42,7 @@ async fn run(sandbox: &Sandbox, fake: &FakeGcp, args: &[&str]) -> std::process::
         .env("HOME", sandbox.path(""))
         .env_remove("GCE_METADATA_HOST")
         .env_remove("GOOGLE_CLOUD_PROJECT");
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn stdout(output: &std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "stratus failed: {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    common::output_while_serving(command).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,7 +53,7 @@ async fn a_service_deploys_invokes_and_is_removed_on_gcp() {
     sandbox.write("handler.py", HANDLER);
 
     let deployed = run(&sandbox, &fake, &["deploy"]).await;
-    let text = stdout(&deployed);
+    let text = common::stdout_of(&deployed);
     assert!(
         text.contains(&format!("{}/run/clidemo-dev-hello", fake.url)),
         "the function URL is printed: {text}"
@@ -86,19 +73,19 @@ async fn a_service_deploys_invokes_and_is_removed_on_gcp() {
         &["invoke", "-f", "hello", "--data", r#"{"name":"Goog"}"#],
     )
     .await;
-    let result: Value = serde_json::from_str(&stdout(&invoked)).unwrap();
+    let result: Value = serde_json::from_str(&common::stdout_of(&invoked)).unwrap();
     assert_eq!(result["body"], "Hello, Goog!");
 
     let logs = run(&sandbox, &fake, &["logs", "-f", "hello"]).await;
-    assert!(stdout(&logs).contains("greeting Goog"));
+    assert!(common::stdout_of(&logs).contains("greeting Goog"));
 
     let info = run(&sandbox, &fake, &["info", "--json"]).await;
-    let info: Value = serde_json::from_str(&stdout(&info)).unwrap();
+    let info: Value = serde_json::from_str(&common::stdout_of(&info)).unwrap();
     assert_eq!(info["functions"].as_array().unwrap().len(), 1);
     assert_eq!(info["functions"][0]["state"], "ACTIVE");
 
     let removed = run(&sandbox, &fake, &["remove", "--yes"]).await;
-    assert!(stdout(&removed).contains("clidemo-dev-hello"));
+    assert!(common::stdout_of(&removed).contains("clidemo-dev-hello"));
     assert!(fake.function_ids().is_empty(), "{:?}", fake.function_ids());
 }
 
@@ -113,9 +100,7 @@ async fn missing_credentials_say_where_stratus_looked() {
         .env_remove("GCE_METADATA_HOST")
         .env_remove("CLOUDSDK_CONFIG")
         .env("HOME", sandbox.path(""));
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
+    let output = common::output_while_serving(command).await;
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -19,20 +19,7 @@ async fn run(sandbox: &Sandbox, fake: &FakeOpenWhisk, args: &[&str]) -> std::pro
         .env("OW_APIHOST", &fake.url)
         .env("OW_AUTH", &fake.auth)
         .env("WSK_CONFIG_FILE", sandbox.path("no-wskprops"));
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn stdout(output: &std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "stratus failed: {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    common::output_while_serving(command).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,7 +28,7 @@ async fn the_example_deploys_invokes_and_is_removed_on_openwhisk() {
     let sandbox = Sandbox::example();
 
     let deployed = run(&sandbox, &fake, &["deploy"]).await;
-    let text = stdout(&deployed);
+    let text = common::stdout_of(&deployed);
     assert!(text.contains("Deployed stratus-example"), "{text}");
     assert!(
         text.contains("/api/v1/web/"),
@@ -60,19 +47,19 @@ async fn the_example_deploys_invokes_and_is_removed_on_openwhisk() {
         &["invoke", "-f", "hello", "--data", r#"{"name":"Whisk"}"#],
     )
     .await;
-    let result: Value = serde_json::from_str(&stdout(&invoked)).unwrap();
+    let result: Value = serde_json::from_str(&common::stdout_of(&invoked)).unwrap();
     let body: Value = serde_json::from_str(result["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["message"], "Hello, Whisk!");
 
     let logs = run(&sandbox, &fake, &["logs", "-f", "hello"]).await;
-    assert!(stdout(&logs).contains("greeting Whisk"));
+    assert!(common::stdout_of(&logs).contains("greeting Whisk"));
 
     let info = run(&sandbox, &fake, &["info", "--json"]).await;
-    let info: Value = serde_json::from_str(&stdout(&info)).unwrap();
+    let info: Value = serde_json::from_str(&common::stdout_of(&info)).unwrap();
     assert_eq!(info["functions"].as_array().unwrap().len(), 2);
 
     let removed = run(&sandbox, &fake, &["remove", "--yes"]).await;
-    assert!(stdout(&removed).contains("stratus-example-dev-hello"));
+    assert!(common::stdout_of(&removed).contains("stratus-example-dev-hello"));
     assert!(
         fake.names("actions").is_empty(),
         "{:?}",
@@ -89,9 +76,7 @@ async fn missing_credentials_say_where_stratus_looked() {
         .env_remove("OW_AUTH")
         .env("HOME", sandbox.path(""))
         .env("WSK_CONFIG_FILE", sandbox.path("no-wskprops"));
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
+    let output = common::output_while_serving(command).await;
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("OW_APIHOST"), "{stderr}");

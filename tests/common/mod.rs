@@ -111,7 +111,8 @@ impl Sandbox {
     }
 }
 
-fn parse(output: std::process::Output) -> Value {
+/// The stdout of a run that must have succeeded (the failure message shows both streams).
+pub fn stdout_of(output: &std::process::Output) -> String {
     assert!(
         output.status.success(),
         "stratus failed: {}\nstdout: {}\nstderr: {}",
@@ -119,6 +120,19 @@ fn parse(output: std::process::Output) -> Value {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs `command` (blocking) on a blocking thread, so an in-process fake on the test's async
+/// runtime keeps answering it.
+pub async fn output_while_serving(mut command: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn parse(output: std::process::Output) -> Value {
+    stdout_of(&output);
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}): {}",
