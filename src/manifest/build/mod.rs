@@ -336,16 +336,7 @@ fn provider_settings(
     node: Option<&Node>,
     check: &mut Checker<'_>,
 ) -> ProviderSettings {
-    let mut settings = ProviderSettings {
-        name: ProviderKind::Local,
-        runtime: None,
-        memory_size: None,
-        timeout: None,
-        environment: BTreeMap::new(),
-        tags: BTreeMap::new(),
-        architecture: None,
-        extra: serde_json::Map::new(),
-    };
+    let mut settings = ProviderSettings::new(ProviderKind::Local);
     let name_help = "add `provider:` with `name: aws` (or azure, google, openwhisk, local)";
     let Some(node) = node.filter(|n| matches!(n.value, Value::Map(_))) else {
         let pos = node.map_or(root.pos, |n| n.pos);
