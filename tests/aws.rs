@@ -426,6 +426,7 @@ async fn a_large_artifact_goes_through_the_deployment_bucket() {
     let packaged = Packaged {
         artifacts: vec![artifact.clone()],
         warnings: vec![],
+        dependencies: vec![],
     };
     deploy(&provider, &svc, &packaged, &Scope::default()).await;
     let writes = provider.call_log().writes();

@@ -14,7 +14,6 @@ use fakes::gcp::{FakeGcp, Fault};
 use serde_json::{Value as Json, json};
 use stratus::manifest::{self, LoadOptions};
 use stratus::model::Service;
-use stratus::package::{self, PackageRequest};
 use stratus::providers::gcp::GcpProvider;
 use stratus::providers::gcp::config::GcpConfig;
 use stratus::providers::{
@@ -74,21 +73,14 @@ async fn try_deploy(
     let scope = Scope::default();
     let diagnostics = provider.check(service, &scope);
     assert!(!diagnostics.has_errors(), "{diagnostics}");
-    let mut generated = BTreeMap::new();
-    for (name, function) in &service.functions {
-        generated.insert(
-            name.clone(),
-            provider.generated_files(service, function).unwrap(),
-        );
-    }
-    let packaged = package::package(&PackageRequest {
+    let request = stratus::providers::package_request(
+        provider,
         service,
-        out_dir: service.root.join(".stratus"),
-        functions: None,
-        generated,
-        limits: provider.size_limits(),
-    })
+        &scope,
+        service.root.join(".stratus"),
+    )
     .unwrap();
+    let packaged = stratus::package::package(&request).unwrap();
     let plan = provider.plan(service, &packaged, &scope).await.unwrap();
     let applied = provider.apply(service, &packaged, &plan).await;
     (plan, applied)

@@ -29,7 +29,8 @@ use serde::Serialize;
 
 use crate::diagnostic::Diagnostics;
 use crate::model::{Function, ProviderKind, Service};
-use crate::package::{GeneratedFile, Packaged, SizeLimits};
+use crate::package::deps::{Arch, DependencyOptions, DependencyTarget, Platform};
+use crate::package::{GeneratedFile, PackageRequest, Packaged, SizeLimits};
 pub use plan::{Action, Change, FieldChange, Fields, Plan, ResourceKind, diff_fields};
 
 /// How many functions are planned or applied at once, for every provider.
@@ -291,6 +292,13 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// How `function`'s Python / Node.js dependencies reach its platform. By default they are
+    /// vendored at the package root for Linux on the function's architecture (what runs a zip
+    /// as it is: Lambda, OpenWhisk).
+    fn dependencies(&self, service: &Service, function: &Function) -> DependencyTarget {
+        DependencyTarget::vendor(Platform::Linux(architecture(service, function)))
+    }
+
     /// Diffs the desired service (with its packaged artifacts) against what is live.
     async fn plan(
         &self,
@@ -323,6 +331,46 @@ pub trait Provider: Send + Sync {
 
     /// Deletes everything this service and stage created, and only that.
     async fn remove(&self, service: &Service) -> anyhow::Result<Vec<Removed>>;
+}
+
+/// The architecture `function` runs on: its own `architecture`, else the provider's, else x86_64.
+pub fn architecture(service: &Service, function: &Function) -> Arch {
+    Arch::parse(
+        function
+            .extra
+            .get("architecture")
+            .and_then(|value| value.as_str())
+            .or(service.provider.architecture.as_deref()),
+    )
+}
+
+/// What to package for `provider`: the functions in `scope` with the files it generates, its
+/// size limits and how it wants dependencies; artifacts go to `out_dir`.
+pub fn package_request<'a>(
+    provider: &dyn Provider,
+    service: &'a Service,
+    scope: &Scope,
+    out_dir: std::path::PathBuf,
+) -> anyhow::Result<PackageRequest<'a>> {
+    let mut generated = BTreeMap::new();
+    let mut targets = BTreeMap::new();
+    for (name, function) in &service.functions {
+        if scope.includes(name) {
+            generated.insert(name.clone(), provider.generated_files(service, function)?);
+            targets.insert(name.clone(), provider.dependencies(service, function));
+        }
+    }
+    Ok(PackageRequest {
+        service,
+        out_dir,
+        functions: scope.functions.clone(),
+        generated,
+        limits: provider.size_limits(),
+        dependencies: DependencyOptions {
+            targets,
+            ..DependencyOptions::default()
+        },
+    })
 }
 
 /// Settings from the command line that providers may need.

@@ -206,6 +206,7 @@ pub fn package(project: &Project, provider: &OpenWhiskProvider) -> Packaged {
     Packaged {
         artifacts,
         warnings: Vec::new(),
+        dependencies: Vec::new(),
     }
 }
 

@@ -14,6 +14,7 @@ mod serve;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -21,7 +22,8 @@ use super::output::Output;
 use super::{Cli, Command, GlobalArgs};
 use crate::manifest::{self, LoadOptions, Loaded};
 use crate::model::Service;
-use crate::package::{PackageRequest, Packaged};
+use crate::package::Packaged;
+use crate::package::deps::Progress;
 use crate::providers::{self, Provider, Scope, TargetOptions};
 
 /// Runs one parsed command line.
@@ -116,7 +118,8 @@ impl Session {
         Ok(())
     }
 
-    /// Packages `service` for `provider` into `out_dir` (default `.stratus/`).
+    /// Packages `service` for `provider` into `out_dir` (default `.stratus/`), installing
+    /// dependencies with a spinner saying what pip or npm is doing.
     pub fn package_for(
         &self,
         provider: &dyn Provider,
@@ -124,20 +127,27 @@ impl Session {
         scope: &Scope,
         out_dir: Option<PathBuf>,
     ) -> anyhow::Result<Packaged> {
-        let mut generated = BTreeMap::new();
-        for (name, function) in &service.functions {
-            if scope.includes(name) {
-                generated.insert(name.clone(), provider.generated_files(service, function)?);
-            }
+        let out_dir = out_dir.unwrap_or_else(|| service.root.join(".stratus"));
+        let mut request = providers::package_request(provider, service, scope, out_dir)?;
+        // With -v pip's and npm's own output goes to stderr, which a spinner would garble.
+        let spinner = if self.global.verbose > 0 {
+            None
+        } else {
+            self.out.spinner("Packaging")
+        };
+        request.dependencies.verbose = self.global.verbose > 0;
+        if let Some(spinner) = &spinner {
+            let spinner = spinner.clone();
+            request.dependencies.progress = Some(Progress(Arc::new(move |message: &str| {
+                spinner.set_message(message.to_string());
+            })));
+        } else if self.global.verbose > 0 {
+            let out = self.out.clone();
+            request.dependencies.progress = Some(Progress(Arc::new(move |message: &str| {
+                out.status(message);
+            })));
         }
-        let spinner = self.out.spinner("Packaging");
-        let packaged = crate::package::package(&PackageRequest {
-            service,
-            out_dir: out_dir.unwrap_or_else(|| service.root.join(".stratus")),
-            functions: scope.functions.clone(),
-            generated,
-            limits: provider.size_limits(),
-        });
+        let packaged = crate::package::package(&request);
         if let Some(spinner) = spinner {
             spinner.finish_and_clear();
         }

@@ -14,6 +14,17 @@ pub fn run(session: &Session, args: &PackageArgs) -> anyhow::Result<()> {
     let packaged = session.package_for(provider.as_ref(), service, &scope, args.out.clone())?;
     session.out.result(&packaged, || {
         let mut text = String::new();
+        for build in &packaged.dependencies {
+            text.push_str(&format!(
+                "{} dependencies from {} for {}: {} files{} ({})\n",
+                build.language,
+                build.source,
+                build.platform,
+                build.files,
+                if build.cached { ", cached" } else { "" },
+                build.functions.join(", ")
+            ));
+        }
         for artifact in &packaged.artifacts {
             text.push_str(&format!(
                 "{}  {}  {} bytes, {} files ({})\n",

@@ -43,6 +43,7 @@ use super::{
 use crate::diagnostic::Diagnostics;
 use crate::http::{self, HttpClient, HttpConfig, Idempotency, register_secret};
 use crate::model::{Function, ProviderKind, Service};
+use crate::package::deps::{DependencyTarget, Platform};
 use crate::package::{GeneratedFile, Packaged, SizeLimits};
 
 /// Deploys to one subscription.
@@ -130,6 +131,15 @@ impl Provider for AzureProvider {
         function: &Function,
     ) -> anyhow::Result<Vec<GeneratedFile>> {
         Ok(bindings::shim_files(service, function))
+    }
+
+    fn dependencies(&self, service: &Service, function: &Function) -> DependencyTarget {
+        // The Python worker adds .python_packages/lib/site-packages to sys.path; Node finds
+        // node_modules beside package.json. Flex Consumption runs Linux.
+        DependencyTarget::Vendor {
+            platform: Platform::Linux(super::architecture(service, function)),
+            python_dir: ".python_packages/lib/site-packages".to_string(),
+        }
     }
 
     fn size_limits(&self) -> Option<SizeLimits> {

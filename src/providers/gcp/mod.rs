@@ -30,6 +30,7 @@ use super::{
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::http::{self, HttpConfig, Idempotency, PollConfig};
 use crate::model::{Event, Function, Language, ProviderKind, Service};
+use crate::package::deps::DependencyTarget;
 use crate::package::{GeneratedFile, Packaged, SizeLimits};
 
 /// Deploys to one project and region.
@@ -212,6 +213,12 @@ impl Provider for GcpProvider {
             }
             _ => Ok(Vec::new()),
         }
+    }
+
+    fn dependencies(&self, _: &Service, _: &Function) -> DependencyTarget {
+        // Google's build installs requirements.txt / package.json itself (buildpacks), for
+        // exactly the runtime it runs: stratus only makes sure the file is at the root.
+        DependencyTarget::Remote
     }
 
     fn size_limits(&self) -> Option<SizeLimits> {

@@ -20,7 +20,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 
 use super::*;
+use crate::model::Function;
 use crate::package::Packaged;
+use crate::package::deps::{DependencyTarget, Platform};
 use logs::LogStore;
 use runner::RunSpec;
 use state::StageDir;
@@ -224,6 +226,11 @@ impl Provider for LocalProvider {
 
     fn check(&self, service: &Service, scope: &Scope) -> Diagnostics {
         check::check(service, scope)
+    }
+
+    fn dependencies(&self, _: &Service, _: &Function) -> DependencyTarget {
+        // Handlers run with this machine's python3 and node: build for them.
+        DependencyTarget::vendor(Platform::Host)
     }
 
     async fn plan(
