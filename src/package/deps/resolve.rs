@@ -89,6 +89,13 @@ pub(crate) struct Prepared {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// A spec wanted at a zip prefix of one artifact, before it is installed.
+struct Wanted {
+    prefix: String,
+    spec: Spec,
+    filters: PythonFilters,
+}
+
 /// The plugin settings under `custom.pythonRequirements`.
 struct PythonSettings {
     file_name: Option<String>,
@@ -106,12 +113,12 @@ pub(crate) fn prepare(
         return Ok(prepared);
     }
     let settings = python_settings(service, &mut prepared.warnings)?;
-    // Per artifact: (zip prefix, spec, filters); specs deduplicated by key across artifacts.
-    let mut wanted: Vec<(String, Vec<(String, Spec, PythonFilters)>)> = Vec::new();
+    // Per artifact, what it wants where; specs are deduplicated by key across artifacts.
+    let mut wanted: Vec<(String, Vec<Wanted>)> = Vec::new();
     let mut users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut remote_warned = false;
     for (artifact, functions) in artifacts {
-        let mut placements: Vec<(String, Spec, PythonFilters)> = Vec::new();
+        let mut placements: Vec<Wanted> = Vec::new();
         let deps = prepared.artifacts.entry(artifact.clone()).or_default();
         for name in functions {
             let Some(function) = service.functions.get(name) else {
@@ -147,16 +154,22 @@ pub(crate) fn prepare(
                             format!("{}node_modules/", dir_prefix(&dir))
                         }
                     };
-                    if let Some((_, other, _)) = placements.iter().find(|(p, _, _)| *p == prefix) {
-                        if other.key != spec.key {
-                            return Err(conflict(service, artifact, &prefix, other, &spec).into());
+                    if let Some(other) = placements.iter().find(|w| w.prefix == prefix) {
+                        if other.spec.key != spec.key {
+                            return Err(
+                                conflict(service, artifact, &prefix, &other.spec, &spec).into()
+                            );
                         }
                     } else {
                         let filters = match spec.kind {
                             Kind::Python => settings.filters.clone(),
                             Kind::Node => PythonFilters::default(),
                         };
-                        placements.push((prefix, spec.clone(), filters));
+                        placements.push(Wanted {
+                            prefix,
+                            spec: spec.clone(),
+                            filters,
+                        });
                     }
                     users
                         .entry(spec.key.clone())
@@ -174,7 +187,7 @@ pub(crate) fn prepare(
     };
     let mut installed: BTreeMap<String, (Installed, bool)> = BTreeMap::new();
     for (_, placements) in &wanted {
-        for (_, spec, _) in placements {
+        for Wanted { spec, .. } in placements {
             if installed.contains_key(&spec.key) {
                 continue;
             }
@@ -200,7 +213,12 @@ pub(crate) fn prepare(
     }
     for (artifact, placements) in wanted {
         let deps = prepared.artifacts.entry(artifact).or_default();
-        for (prefix, spec, filters) in placements {
+        for Wanted {
+            prefix,
+            spec,
+            filters,
+        } in placements
+        {
             if spec.kind == Kind::Node {
                 deps.replaced_prefixes.push(prefix.clone());
             }
