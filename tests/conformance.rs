@@ -328,10 +328,10 @@ impl Fixture {
 async fn plan(target: &dyn Target, service: &Service) -> (Packaged, Plan) {
     let provider = target.provider();
     let scope = Scope::default();
-    let diagnostics = provider.check(service, &scope);
+    let diagnostics = provider.target().check(service, &scope);
     assert!(!diagnostics.has_errors(), "check: {diagnostics}");
     let request = stratus::providers::package_request(
-        provider,
+        provider.target(),
         service,
         &scope,
         service.root.join(".stratus"),

@@ -71,10 +71,10 @@ async fn try_deploy(
     service: &Service,
 ) -> (Plan, Result<Applied, ApplyError>) {
     let scope = Scope::default();
-    let diagnostics = provider.check(service, &scope);
+    let diagnostics = provider.target().check(service, &scope);
     assert!(!diagnostics.has_errors(), "{diagnostics}");
     let request = stratus::providers::package_request(
-        provider,
+        provider.target(),
         service,
         &scope,
         service.root.join(".stratus"),
@@ -416,13 +416,14 @@ async fn google_style_handlers_run_as_written() {
     .service;
     assert!(
         provider
+            .target()
             .generated_files(&service, &service.functions["first"])
             .unwrap()
             .is_empty(),
         "a plain entry point uses the user's own main.py"
     );
     // `other.greet` would need a generated main.py beside the user's own: refused up front.
-    let diagnostics = provider.check(&service, &Scope::default());
+    let diagnostics = provider.target().check(&service, &Scope::default());
     let text = diagnostics.to_string();
     assert!(
         diagnostics.has_errors() && text.contains("functions.second.handler"),

@@ -265,9 +265,10 @@ pub struct Removed {
     pub name: String,
 }
 
-/// One deploy target. See the module documentation for the order of calls.
-#[async_trait]
-pub trait Provider: Send + Sync {
+/// What a target asks of a package, known without credentials or network: the model checks,
+/// the files it generates, how dependencies reach it, its size limits. `stratus package` needs
+/// only this ([`target_for`]); every [`Provider`] hands out its own ([`Provider::target`]).
+pub trait Target: Send + Sync {
     /// `local`, `aws`, `azure`, `google`, `openwhisk`.
     fn kind(&self) -> ProviderKind;
 
@@ -297,6 +298,18 @@ pub trait Provider: Send + Sync {
     /// as it is: Lambda, OpenWhisk).
     fn dependencies(&self, service: &Service, function: &Function) -> DependencyTarget {
         DependencyTarget::vendor(Platform::Linux(architecture(service, function)))
+    }
+}
+
+/// One deploy target's live side. See the module documentation for the order of calls.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The packaging rules of this target.
+    fn target(&self) -> &dyn Target;
+
+    /// `local`, `aws`, `azure`, `google`, `openwhisk`.
+    fn kind(&self) -> ProviderKind {
+        self.target().kind()
     }
 
     /// Diffs the desired service (with its packaged artifacts) against what is live.
@@ -344,10 +357,10 @@ pub fn architecture(service: &Service, function: &Function) -> Arch {
     )
 }
 
-/// What to package for `provider`: the functions in `scope` with the files it generates, its
+/// What to package for `target`: the functions in `scope` with the files it generates, its
 /// size limits and how it wants dependencies; artifacts go to `out_dir`.
 pub fn package_request<'a>(
-    provider: &dyn Provider,
+    target: &dyn Target,
     service: &'a Service,
     scope: &Scope,
     out_dir: std::path::PathBuf,
@@ -356,8 +369,8 @@ pub fn package_request<'a>(
     let mut targets = BTreeMap::new();
     for (name, function) in &service.functions {
         if scope.includes(name) {
-            generated.insert(name.clone(), provider.generated_files(service, function)?);
-            targets.insert(name.clone(), provider.dependencies(service, function));
+            generated.insert(name.clone(), target.generated_files(service, function)?);
+            targets.insert(name.clone(), target.dependencies(service, function));
         }
     }
     Ok(PackageRequest {
@@ -365,7 +378,7 @@ pub fn package_request<'a>(
         out_dir,
         functions: scope.functions.clone(),
         generated,
-        limits: provider.size_limits(),
+        limits: target.size_limits(),
         dependencies: DependencyOptions {
             targets,
             ..DependencyOptions::default()
@@ -380,22 +393,43 @@ pub struct TargetOptions {
     pub provider_override: Option<String>,
 }
 
-/// The provider a command runs against: `--provider`, else `provider.name`.
-pub fn select(service: &Service, options: &TargetOptions) -> anyhow::Result<Box<dyn Provider>> {
-    let kind = options
+/// The kind of target a command runs against: `--provider`, else `provider.name`.
+fn chosen_kind(service: &Service, options: &TargetOptions) -> ProviderKind {
+    options
         .provider_override
         .as_deref()
         .map(ProviderKind::parse)
-        .unwrap_or_else(|| service.provider.name.clone());
-    match kind {
+        .unwrap_or_else(|| service.provider.name.clone())
+}
+
+/// The packaging rules of the target a command runs against, without credentials or network.
+pub fn target_for(service: &Service, options: &TargetOptions) -> anyhow::Result<Box<dyn Target>> {
+    match chosen_kind(service, options) {
+        ProviderKind::Local => Ok(Box::new(local::LocalTarget)),
+        ProviderKind::Openwhisk => Ok(Box::new(openwhisk::OpenWhiskTarget)),
+        ProviderKind::Aws => Ok(Box::new(aws::AwsTarget)),
+        ProviderKind::Azure => Ok(Box::new(azure::AzureTarget)),
+        ProviderKind::Google => Ok(Box::new(gcp::GcpTarget)),
+        ProviderKind::Other(name) => Err(unknown_provider(&name)),
+    }
+}
+
+/// The error for a provider name stratus does not deploy to.
+fn unknown_provider(name: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "stratus cannot deploy to provider `{name}`; it deploys to aws, azure, google, \
+         openwhisk and local (retarget with `--provider local`)"
+    )
+}
+
+/// The provider a command runs against: `--provider`, else `provider.name`.
+pub fn select(service: &Service, options: &TargetOptions) -> anyhow::Result<Box<dyn Provider>> {
+    match chosen_kind(service, options) {
         ProviderKind::Local => Ok(Box::new(local::LocalProvider::from_env()?)),
         ProviderKind::Openwhisk => Ok(Box::new(openwhisk::OpenWhiskProvider::from_env(service)?)),
         ProviderKind::Aws => Ok(Box::new(aws::AwsProvider::from_env())),
         ProviderKind::Azure => Ok(Box::new(azure::AzureProvider::from_env(service)?)),
         ProviderKind::Google => Ok(Box::new(gcp::GcpProvider::from_env(service)?)),
-        ProviderKind::Other(name) => anyhow::bail!(
-            "stratus cannot deploy to provider `{name}`; it deploys to aws, azure, google, \
-             openwhisk and local (retarget with `--provider local`)"
-        ),
+        ProviderKind::Other(name) => Err(unknown_provider(&name)),
     }
 }

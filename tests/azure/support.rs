@@ -86,10 +86,10 @@ pub async fn plan(
 ) -> (stratus::package::Packaged, stratus::providers::Plan) {
     use stratus::providers::{Provider, Scope};
     let scope = Scope::default();
-    let diagnostics = provider.check(service, &scope);
+    let diagnostics = provider.target().check(service, &scope);
     assert!(!diagnostics.has_errors(), "check: {diagnostics}");
     let request = stratus::providers::package_request(
-        provider,
+        provider.target(),
         service,
         &scope,
         service.root.join(".stratus"),

@@ -24,7 +24,7 @@ use crate::manifest::{self, LoadOptions, Loaded};
 use crate::model::Service;
 use crate::package::Packaged;
 use crate::package::deps::Progress;
-use crate::providers::{self, Provider, Scope, TargetOptions};
+use crate::providers::{self, Provider, Scope, Target, TargetOptions};
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -96,14 +96,24 @@ impl Session {
         )
     }
 
-    /// Runs the provider's model check; errors stop the command (exit 2), warnings print.
+    /// The packaging rules of the target this command runs against (no credentials needed).
+    pub fn target(&self, service: &Service) -> anyhow::Result<Box<dyn Target>> {
+        providers::target_for(
+            service,
+            &TargetOptions {
+                provider_override: self.global.provider.clone(),
+            },
+        )
+    }
+
+    /// Runs the target's model check; errors stop the command (exit 2), warnings print.
     pub fn check(
         &self,
-        provider: &dyn Provider,
+        target: &dyn Target,
         service: &Service,
         scope: &Scope,
     ) -> anyhow::Result<()> {
-        let mut diagnostics = provider.check(service, scope);
+        let mut diagnostics = target.check(service, scope);
         for diagnostic in &mut diagnostics.0 {
             if diagnostic.location.is_none()
                 && let Some(key) = &diagnostic.key
@@ -118,17 +128,17 @@ impl Session {
         Ok(())
     }
 
-    /// Packages `service` for `provider` into `out_dir` (default `.stratus/`), installing
+    /// Packages `service` for `target` into `out_dir` (default `.stratus/`), installing
     /// dependencies with a spinner saying what pip or npm is doing.
     pub fn package_for(
         &self,
-        provider: &dyn Provider,
+        target: &dyn Target,
         service: &Service,
         scope: &Scope,
         out_dir: Option<PathBuf>,
     ) -> anyhow::Result<Packaged> {
         let out_dir = out_dir.unwrap_or_else(|| service.root.join(".stratus"));
-        let mut request = providers::package_request(provider, service, scope, out_dir)?;
+        let mut request = providers::package_request(target, service, scope, out_dir)?;
         // With -v pip's and npm's own output goes to stderr, which a spinner would garble.
         let spinner = if self.global.verbose > 0 {
             None

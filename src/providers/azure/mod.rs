@@ -38,7 +38,7 @@ use self::config::AzureConfig;
 use self::credential::{Credential, Method};
 use super::{
     Applied, ApplyError, FunctionInfo, Invocation, InvokeRequest, LogQuery, LogRecord, Outcome,
-    Plan, Provider, Removed, ResourceKind, Scope, ServiceInfo,
+    Plan, Provider, Removed, ResourceKind, Scope, ServiceInfo, Target,
 };
 use crate::diagnostic::Diagnostics;
 use crate::http::{self, HttpClient, HttpConfig, Idempotency, register_secret};
@@ -115,8 +115,12 @@ impl AzureProvider {
     }
 }
 
-#[async_trait]
-impl Provider for AzureProvider {
+/// Azure Functions's packaging rules (checks, generated files, dependencies, limits): known without
+/// credentials or network, so `stratus package` works anywhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AzureTarget;
+
+impl Target for AzureTarget {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Azure
     }
@@ -149,6 +153,13 @@ impl Provider for AzureProvider {
             zipped: 100 * 1024 * 1024,
             unzipped: 1536 * 1024 * 1024,
         })
+    }
+}
+
+#[async_trait]
+impl Provider for AzureProvider {
+    fn target(&self) -> &dyn Target {
+        &AzureTarget
     }
 
     async fn plan(

@@ -25,7 +25,7 @@ use self::client::GcfClient;
 use self::config::GcpConfig;
 use super::{
     Applied, ApplyError, FunctionInfo, Invocation, InvokeRequest, LogQuery, LogRecord, Outcome,
-    Plan, Provider, Removed, ResourceKind, Scope, ServiceInfo,
+    Plan, Provider, Removed, ResourceKind, Scope, ServiceInfo, Target,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::http::{self, HttpConfig, Idempotency, PollConfig};
@@ -188,8 +188,12 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
     diagnostics
 }
 
-#[async_trait]
-impl Provider for GcpProvider {
+/// Google Cloud Functions's packaging rules (checks, generated files, dependencies, limits): known without
+/// credentials or network, so `stratus package` works anywhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GcpTarget;
+
+impl Target for GcpTarget {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Google
     }
@@ -227,6 +231,13 @@ impl Provider for GcpProvider {
             zipped: 100 * 1024 * 1024,
             unzipped: 500 * 1024 * 1024,
         })
+    }
+}
+
+#[async_trait]
+impl Provider for GcpProvider {
+    fn target(&self) -> &dyn Target {
+        &GcpTarget
     }
 
     async fn plan(
