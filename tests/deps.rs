@@ -212,6 +212,31 @@ fn dependencies_install_for_the_local_provider_and_the_functions_answer() {
 }
 
 #[test]
+fn invoke_local_runs_the_working_tree_with_its_dependencies() {
+    let sandbox = service(LOCAL_MANIFEST);
+    for (function, data, field, expected) in [
+        (
+            "py",
+            r#"{"text": "&"}"#,
+            "escaped",
+            serde_json::json!("&amp;"),
+        ),
+        ("js", r#"{"n": "x"}"#, "isNumber", serde_json::json!(false)),
+    ] {
+        let output = sandbox
+            .stratus(&["invoke", "local", "-f", function, "--data", data])
+            .output()
+            .unwrap();
+        let answer: Value = serde_json::from_str(&stdout_of(&output)).unwrap();
+        assert_eq!(answer[field], expected, "{function}: {answer}");
+    }
+    assert!(
+        !sandbox.path("node_modules").exists(),
+        "nothing is installed into the working tree"
+    );
+}
+
+#[test]
 fn cloud_targets_get_the_wheels_of_their_platform_whatever_this_machine_is() {
     let sandbox = service(
         "service: wheels

@@ -39,6 +39,8 @@ pub(crate) struct CachedFile {
 /// An installed set, ready to add to zips.
 #[derive(Debug, Clone)]
 pub(crate) struct Installed {
+    /// The directory holding them (a `site-packages`-like tree, or a `node_modules`).
+    pub root: PathBuf,
     /// Its files, sorted by `rel`.
     pub files: Vec<CachedFile>,
 }
@@ -113,7 +115,10 @@ fn describe(spec: &Spec) -> String {
 fn list(dir: &Path) -> anyhow::Result<Installed> {
     let mut files = Vec::new();
     if !dir.exists() {
-        return Ok(Installed { files });
+        return Ok(Installed {
+            root: dir.to_path_buf(),
+            files,
+        });
     }
     let canonical =
         fs::canonicalize(dir).with_context(|| format!("cannot open {}", dir.display()))?;
@@ -155,7 +160,10 @@ fn list(dir: &Path) -> anyhow::Result<Installed> {
         }
     }
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok(Installed { files })
+    Ok(Installed {
+        root: dir.to_path_buf(),
+        files,
+    })
 }
 
 #[cfg(unix)]

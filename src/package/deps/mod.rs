@@ -150,6 +150,24 @@ pub struct DependencyBuild {
     pub files: usize,
 }
 
+/// The directories holding `function`'s dependencies, installed as `options` says (or taken from
+/// the cache): what `invoke local` puts on `PYTHONPATH` / `NODE_PATH` to run the working tree
+/// with them. Empty when the function has none.
+pub fn module_paths(
+    service: &crate::model::Service,
+    function: &str,
+    options: &DependencyOptions,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let artifact = (function.to_string(), vec![function.to_string()]);
+    let prepared = prepare(service, &[artifact], options)?;
+    Ok(prepared
+        .artifacts
+        .into_values()
+        .flat_map(|deps| deps.placements)
+        .map(|placement| placement.installed.root)
+        .collect())
+}
+
 /// The files of `installed` that `filters` leave out of a package (Python's `slim`, `noDeploy`).
 pub(crate) fn excluded(
     filters: &resolve::PythonFilters,
