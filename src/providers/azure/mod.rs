@@ -134,11 +134,12 @@ impl Provider for AzureProvider {
     }
 
     fn dependencies(&self, service: &Service, function: &Function) -> DependencyTarget {
-        // The Python worker adds .python_packages/lib/site-packages to sys.path; Node finds
-        // node_modules beside package.json. Flex Consumption runs Linux.
+        // The Python worker puts <app root>/.python_packages/lib/site-packages on PYTHONPATH
+        // (the app package lifts each artifact's copy there); Node finds node_modules beside
+        // package.json, in the function's folder. Flex Consumption runs Linux.
         DependencyTarget::Vendor {
             platform: Platform::Linux(super::architecture(service, function)),
-            python_dir: ".python_packages/lib/site-packages".to_string(),
+            python_dir: bindings::PYTHON_PACKAGES.to_string(),
         }
     }
 
