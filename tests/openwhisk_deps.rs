@@ -1,5 +1,5 @@
-//! Dependencies on OpenWhisk: a service whose Python action imports `six` (from
-//! `requirements.txt`) and whose Node.js action requires `is-number` (from `package.json`) is
+//! Dependencies on OpenWhisk: a service whose Python action imports `six` and MarkupSafe's
+//! compiled `_speedups` (from `requirements.txt`) and whose Node.js action requires `is-number` (from `package.json`) is
 //! packaged exactly as `stratus deploy` packages it (real pip and npm, for Linux x86_64 and the
 //! runtime's Python version), deployed to the fake controller, and answers through it with the
 //! dependency's result. The fake loads zip actions as the real runtimes do (see
@@ -20,12 +20,15 @@ use stratus::package::Packaged;
 use stratus::providers::openwhisk::OpenWhiskProvider;
 use stratus::providers::{Outcome, Provider, Scope};
 
+/// `architecture` is filled in with this machine's, so the compiled wheel pip picks for the
+/// invoker is one the fake (which runs this machine's python3 3.11) can load.
 const MANIFEST: &str = r#"
 service: deps
 provider:
   name: openwhisk
   runtime: python:3.11
   memorySize: 256
+  architecture: ARCH
 functions:
   six:
     handler: handler.main
@@ -34,15 +37,35 @@ functions:
     runtime: nodejs:20
 "#;
 
-/// Answers with six's version and whether the copy imported is the one vendored beside it.
+/// Answers with six's version, MarkupSafe's compiled escape, and where both were loaded from,
+/// relative to the action's directory.
 const HANDLER_PY: &str = r#"
 import os
 import six
+import markupsafe
+from markupsafe import _speedups
 
 def main(params):
     here = os.path.dirname(os.path.abspath(__file__))
-    return {"six": six.__version__, "from": os.path.relpath(os.path.abspath(six.__file__), here)}
+    where = lambda module: os.path.relpath(os.path.abspath(module.__file__), here)
+    return {"six": six.__version__, "from": where(six),
+            "escaped": str(markupsafe.escape("<b>")), "compiled": where(_speedups)}
 "#;
+
+const REQUIREMENTS: &str = "six==1.16.0\nMarkupSafe==2.1.5\n";
+
+/// The manifest for this machine's architecture, and the file name of MarkupSafe's compiled
+/// module for it and CPython 3.11.
+fn manifest() -> (String, String) {
+    let (arch, wheel) = match std::env::consts::ARCH {
+        "aarch64" => ("arm64", "aarch64"),
+        _ => ("x86_64", "x86_64"),
+    };
+    (
+        MANIFEST.replace("ARCH", arch),
+        format!("markupsafe/_speedups.cpython-311-{wheel}-linux-gnu.so"),
+    )
+}
 
 /// Answers with is-number's verdicts and the file it was loaded from.
 const NUM_JS: &str = r#"
@@ -115,10 +138,11 @@ async fn actions_import_their_vendored_dependencies_and_answer() {
     let fake = FakeOpenWhisk::start().await;
     let provider = support::provider_for(&fake, &fake.auth);
     let cache = tempfile::tempdir().unwrap();
+    let (manifest, compiled) = manifest();
     let (_dir, service) = project(&[
-        ("serverless.yml", MANIFEST),
+        ("serverless.yml", &manifest),
         ("handler.py", HANDLER_PY),
-        ("requirements.txt", "six==1.16.0\n"),
+        ("requirements.txt", REQUIREMENTS),
         ("num.js", NUM_JS),
         ("package.json", PACKAGE_JSON),
     ]);
@@ -130,6 +154,7 @@ async fn actions_import_their_vendored_dependencies_and_answer() {
     for expected in [
         "__main__.py",
         "six.py",
+        &compiled,
         "package.json",
         "node_modules/is-number/index.js",
     ] {
@@ -150,8 +175,11 @@ async fn actions_import_their_vendored_dependencies_and_answer() {
     assert_eq!(answer.outcome, Outcome::Success, "{answer:?}");
     let payload: Json = serde_json::from_str(&answer.payload).unwrap();
     // 1.16.0 is the pinned version (this machine's own python3 may have another), loaded from
-    // the action's directory.
-    assert_eq!(payload, json!({"six": "1.16.0", "from": "six.py"}));
+    // the action's directory; so is the compiled module of the wheel chosen for the invoker.
+    assert_eq!(
+        payload,
+        json!({"six": "1.16.0", "from": "six.py", "escaped": "&lt;b&gt;", "compiled": compiled})
+    );
 
     let answer = support::invoke(&provider, &service, "num", json!({"value": "42"}), true).await;
     assert_eq!(answer.outcome, Outcome::Success, "{answer:?}");
@@ -181,8 +209,9 @@ async fn without_the_dependency_installed_the_action_cannot_load_it() {
     let fake = FakeOpenWhisk::start().await;
     let provider = support::provider_for(&fake, &fake.auth);
     let cache = tempfile::tempdir().unwrap();
+    let (manifest, _) = manifest();
     let (_dir, service) = project(&[
-        ("serverless.yml", MANIFEST),
+        ("serverless.yml", &manifest),
         ("handler.py", HANDLER_PY),
         ("num.js", NUM_JS),
         ("package.json", r#"{"name": "deps", "version": "1.0.0"}"#),
