@@ -3,8 +3,9 @@
 //! published to the fake, and answers through the fake's function host with the version it
 //! imported — from the app root's `.python_packages/lib/site-packages`, the one directory the
 //! real Python worker (and the fake, which copies it) puts on the path. Node.js functions: the
-//! fake does not run Node, so the app package's layout is checked and `is-number` resolved from
-//! the function's folder with this machine's node. Two functions whose vendored packages
+//! fake does not run Node, so the app package's layout is checked (one shared `node_modules/`
+//! at the app root) and `is-number` resolved from each function's folder with this machine's
+//! node. Two functions whose vendored packages
 //! disagree cannot share one app: the plan says so before anything is written.
 
 #[path = "fakes/mod.rs"]
@@ -64,6 +65,8 @@ provider:
   runtime: nodejs20
 functions:
   num:
+    handler: num.main
+  odd:
     handler: num.main
 "#;
 
@@ -185,7 +188,7 @@ async fn a_python_function_imports_its_vendored_dependency_and_answers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_function_gets_node_modules_in_its_folder() {
+async fn node_functions_share_one_node_modules_at_the_app_root() {
     let fake = FakeAzure::start().await;
     let provider = support::provider_for(&fake, "nodedeps", "dev");
     let cache = tempfile::tempdir().unwrap();
@@ -202,8 +205,9 @@ async fn a_node_function_gets_node_modules_in_its_folder() {
     for expected in [
         "num/num.js",
         "num/package.json",
-        "num/node_modules/is-number/index.js",
-        "num/node_modules/is-number/package.json",
+        "odd/num.js",
+        "node_modules/is-number/index.js",
+        "node_modules/is-number/package.json",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
@@ -211,45 +215,48 @@ async fn a_node_function_gets_node_modules_in_its_folder() {
         );
     }
     assert!(
-        !names.iter().any(|n| n.starts_with(".python_packages/")),
-        "{names:#?}"
+        !names
+            .iter()
+            .any(|n| n.contains("/node_modules/") || n.starts_with(".python_packages/")),
+        "one copy, at the root: {names:#?}"
     );
 
-    // The function's scriptFile finds the module the way Node resolves it on the worker.
+    // Each function's scriptFile loads and finds the module the way Node resolves it on the
+    // worker (up from the function's folder).
     let unpacked = tempfile::tempdir().unwrap();
     for (name, bytes) in entries(&app) {
         let path = unpacked.path().join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
     }
-    let config: Json =
-        serde_json::from_slice(&std::fs::read(unpacked.path().join("num/function.json")).unwrap())
+    for function in ["num", "odd"] {
+        let folder = unpacked.path().join(function);
+        let config: Json =
+            serde_json::from_slice(&std::fs::read(folder.join("function.json")).unwrap()).unwrap();
+        let script = folder.join(config["scriptFile"].as_str().unwrap());
+        let output = std::process::Command::new("node")
+            .arg("-e")
+            .arg(
+                "const path = require('path'); const [script] = process.argv.slice(1); \
+                 require(script); \
+                 const found = require.resolve('is-number', { paths: [path.dirname(script)] }); \
+                 console.log(path.relative(path.dirname(script), found));",
+            )
+            .arg(&script)
+            .current_dir(unpacked.path())
+            .output()
             .unwrap();
-    let script = unpacked
-        .path()
-        .join("num")
-        .join(config["scriptFile"].as_str().unwrap());
-    let output = std::process::Command::new("node")
-        .arg("-e")
-        .arg(
-            "const path = require('path'); const [script] = process.argv.slice(1); \
-             require(script); \
-             const found = require.resolve('is-number', { paths: [path.dirname(script)] }); \
-             console.log(path.relative(path.dirname(script), found));",
-        )
-        .arg(&script)
-        .current_dir(unpacked.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        "node_modules/is-number/index.js"
-    );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            "../node_modules/is-number/index.js",
+            "{function}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

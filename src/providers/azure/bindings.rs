@@ -9,7 +9,8 @@
 //! exception to "each artifact in its function's folder": the Python worker looks for them only
 //! in [`PYTHON_PACKAGES`] at the app root, so each artifact's `.python_packages/` is lifted
 //! there, shared by every function of the app (two functions needing different contents for
-//! the same file is an error).
+//! the same file is an error). A top-level `node_modules/` that every function shares is
+//! lifted to the app root too (one copy instead of one per function).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -29,6 +30,8 @@ pub const PYTHON_PACKAGES: &str = ".python_packages/lib/site-packages";
 
 /// The artifact directory that goes to the app root instead of the function's folder.
 const APP_ROOT_DIR: &str = ".python_packages/";
+/// An artifact's top-level Node packages, lifted to the app root when every function shares them.
+const NODE_MODULES: &str = "node_modules/";
 
 const PY_SHIM: &str = include_str!("shims/aws_handler.py");
 const JS_SHIM: &str = include_str!("shims/aws_handler.js");
@@ -289,7 +292,7 @@ pub struct AppPackage {
     pub sha256: String,
 }
 
-fn read_zip(path: &Path) -> anyhow::Result<Vec<(String, Vec<u8>, bool)>> {
+fn read_zip(path: &Path) -> anyhow::Result<Vec<ZipFile>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut archive =
         zip::ZipArchive::new(file).with_context(|| format!("reading {}", path.display()))?;
@@ -351,6 +354,27 @@ pub fn check_python_packages(packaged: &Packaged) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One file of an artifact: name, contents, executable.
+type ZipFile = (String, Vec<u8>, bool);
+
+/// Whether every function that carries a top-level `node_modules/` carries the same one: then
+/// one copy goes to the app root, where `require` finds it from every function's folder (Node
+/// looks in the parent directories), instead of one per function. Different sets stay in their
+/// functions' folders.
+fn node_modules_shared(contents: &[(&Function, Vec<ZipFile>)]) -> bool {
+    let sets: Vec<Vec<&ZipFile>> = contents
+        .iter()
+        .map(|(_, files)| {
+            files
+                .iter()
+                .filter(|(name, _, _)| name.starts_with(NODE_MODULES))
+                .collect::<Vec<_>>()
+        })
+        .filter(|set| !set.is_empty())
+        .collect();
+    !sets.is_empty() && sets.windows(2).all(|pair| pair[0] == pair[1])
+}
+
 /// Builds the app zip (next to the artifacts) from every function of `service`.
 pub fn build_app_package(service: &Service, packaged: &Packaged) -> anyhow::Result<AppPackage> {
     let mut files: Vec<(String, Vec<u8>, bool)> = vec![(
@@ -358,8 +382,7 @@ pub fn build_app_package(service: &Service, packaged: &Packaged) -> anyhow::Resu
         serde_json::to_vec_pretty(&host_json(service))?,
         false,
     )];
-    // `.python_packages/...` path -> (contents, executable, the first function carrying it).
-    let mut shared: BTreeMap<String, (Vec<u8>, bool, String)> = BTreeMap::new();
+    let mut contents: Vec<(&Function, Vec<ZipFile>)> = Vec::new();
     for function in service.functions.values() {
         let artifact = packaged.for_function(&function.name).with_context(|| {
             format!(
@@ -367,8 +390,16 @@ pub fn build_app_package(service: &Service, packaged: &Packaged) -> anyhow::Resu
                 function.name
             )
         })?;
-        for (name, bytes, executable) in read_zip(&artifact.path)? {
-            if !name.starts_with(APP_ROOT_DIR) {
+        contents.push((function, read_zip(&artifact.path)?));
+    }
+    let lift_node = node_modules_shared(&contents);
+    // Paths lifted to the app root -> (contents, executable, the first function carrying it).
+    let mut shared: BTreeMap<String, (Vec<u8>, bool, String)> = BTreeMap::new();
+    for (function, zip) in contents {
+        for (name, bytes, executable) in zip {
+            let to_root =
+                name.starts_with(APP_ROOT_DIR) || (lift_node && name.starts_with(NODE_MODULES));
+            if !to_root {
                 files.push((format!("{}/{name}", function.name), bytes, executable));
                 continue;
             }

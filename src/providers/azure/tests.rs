@@ -252,3 +252,54 @@ functions:
         );
     }
 }
+
+#[test]
+fn node_modules_go_to_the_app_root_only_when_every_function_shares_them() {
+    let service = load(
+        r#"
+service: s
+provider: {name: azure, runtime: nodejs20}
+package: {individually: true}
+functions:
+  a:
+    handler: a.main
+  b:
+    handler: b.main
+"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let module = "node_modules/m/index.js";
+    let names_of = |packaged: &Packaged| -> Vec<String> {
+        let app = bindings::build_app_package(&service, packaged).unwrap();
+        let archive = zip::ZipArchive::new(std::fs::File::open(&app.path).unwrap()).unwrap();
+        archive
+            .file_names()
+            .map(|n| n.unwrap().to_string())
+            .collect()
+    };
+    let same = Packaged {
+        artifacts: vec![
+            artifact(dir.path(), "a", &[("a.js", "A"), (module, "m1")]),
+            artifact(dir.path(), "b", &[("b.js", "B"), (module, "m1")]),
+        ],
+        ..Packaged::default()
+    };
+    let names = names_of(&same);
+    assert!(names.iter().any(|n| n == module), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.ends_with(module) && n != module),
+        "{names:?}"
+    );
+    let different = Packaged {
+        artifacts: vec![
+            artifact(dir.path(), "a", &[("a.js", "A"), (module, "m1")]),
+            artifact(dir.path(), "b", &[("b.js", "B"), (module, "m2")]),
+        ],
+        ..Packaged::default()
+    };
+    let names = names_of(&different);
+    for expected in ["a/node_modules/m/index.js", "b/node_modules/m/index.js"] {
+        assert!(names.iter().any(|n| n == expected), "{names:?}");
+    }
+    assert!(!names.iter().any(|n| n == module), "{names:?}");
+}
