@@ -1,10 +1,11 @@
 //! Dependencies on OpenWhisk: a service whose Python action imports `six` and MarkupSafe's
-//! compiled `_speedups` (from `requirements.txt`) and whose Node.js action requires `is-number` (from `package.json`) is
-//! packaged exactly as `stratus deploy` packages it (real pip and npm, for Linux x86_64 and the
-//! runtime's Python version), deployed to the fake controller, and answers through it with the
-//! dependency's result. The fake loads zip actions as the real runtimes do (see
-//! `fakes/openwhisk_exec.rs`), so the answers also prove where the dependencies were found: the
-//! vendored copies in the action's directory, not anything installed on this machine.
+//! compiled `_speedups` (from `requirements.txt`) and whose Node.js action requires `is-number`
+//! (from `package.json`) is packaged exactly as `stratus deploy` packages it (real pip and npm,
+//! for Linux on this CPU and the runtime's Python version), deployed to the fake controller,
+//! and answers through it with the dependency's result. The fake loads zip actions as the real
+//! runtimes do (see `fakes/openwhisk_exec.rs`), so the answers also prove where the dependencies
+//! were found: the vendored copies in the action's directory, not anything installed on this
+//! machine.
 
 mod fakes;
 #[path = "openwhisk/support.rs"]
@@ -20,13 +21,14 @@ use stratus::package::Packaged;
 use stratus::providers::openwhisk::OpenWhiskProvider;
 use stratus::providers::{Outcome, Provider, Scope};
 
-/// `architecture` is filled in with this machine's, so the compiled wheel pip picks for the
-/// invoker is one the fake (which runs this machine's python3 3.11) can load.
+/// `runtime` and `architecture` are filled in with this machine's python3 and CPU (the fake runs
+/// this machine's python3 as the action's runtime), so the compiled wheel pip picks for the
+/// runtime is one the fake can load.
 const MANIFEST: &str = r#"
 service: deps
 provider:
   name: openwhisk
-  runtime: python:3.11
+  runtime: python:3.MINOR
   memorySize: 256
   architecture: ARCH
 functions:
@@ -52,18 +54,27 @@ def main(params):
             "escaped": str(markupsafe.escape("<b>")), "compiled": where(_speedups)}
 "#;
 
-const REQUIREMENTS: &str = "six==1.16.0\nMarkupSafe==2.1.5\n";
+const REQUIREMENTS: &str = "six==1.16.0\nMarkupSafe==3.0.2\n";
 
-/// The manifest for this machine's architecture, and the file name of MarkupSafe's compiled
-/// module for it and CPython 3.11.
+/// The manifest for this machine's python3 and architecture, and the file name of MarkupSafe's
+/// compiled module for them.
 fn manifest() -> (String, String) {
+    let output = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.version_info[1])"])
+        .output()
+        .expect("python3 runs");
+    let minor = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    assert!(
+        minor.parse::<u32>().is_ok_and(|m| (10..=13).contains(&m)),
+        "python3 is 3.{minor}; OpenWhisk offers python:3.10 to python:3.13"
+    );
     let (arch, wheel) = match std::env::consts::ARCH {
         "aarch64" => ("arm64", "aarch64"),
         _ => ("x86_64", "x86_64"),
     };
     (
-        MANIFEST.replace("ARCH", arch),
-        format!("markupsafe/_speedups.cpython-311-{wheel}-linux-gnu.so"),
+        MANIFEST.replace("MINOR", &minor).replace("ARCH", arch),
+        format!("markupsafe/_speedups.cpython-3{minor}-{wheel}-linux-gnu.so"),
     )
 }
 
