@@ -82,10 +82,10 @@ async fn plan(
     cache: &Path,
 ) -> anyhow::Result<(Packaged, Plan)> {
     let scope = Scope::default();
-    let diagnostics = provider.check(service, &scope);
+    let diagnostics = provider.target().check(service, &scope);
     assert!(!diagnostics.has_errors(), "check: {diagnostics}");
     let mut request = stratus::providers::package_request(
-        provider,
+        provider.target(),
         service,
         &scope,
         service.root.join(".stratus"),

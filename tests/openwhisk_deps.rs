@@ -109,10 +109,10 @@ fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Service) {
 /// Packages as `stratus package --provider openwhisk` does, with the cache in `cache`.
 fn package(provider: &OpenWhiskProvider, service: &Service, cache: &Path) -> Packaged {
     let scope = Scope::default();
-    let diagnostics = provider.check(service, &scope);
+    let diagnostics = provider.target().check(service, &scope);
     assert!(!diagnostics.has_errors(), "check: {diagnostics}");
     let mut request = stratus::providers::package_request(
-        provider,
+        provider.target(),
         service,
         &scope,
         service.root.join(".stratus"),

@@ -278,7 +278,7 @@ fn spec_for(
                                     ),
                                 )
                                 .at(service.locate(&key).cloned())
-                                .help("name the minor version, e.g. `python3.12`"),
+                                .help("name the minor version: `python3.12` (AWS, Azure, local), `python:3.12` (OpenWhisk)"),
                             ])
                             .into());
                         }

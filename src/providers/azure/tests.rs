@@ -124,7 +124,7 @@ functions:
 #[test]
 fn dependencies_are_for_x86_64_and_arm64_is_warned_as_ignored() {
     use crate::package::deps::{Arch, DependencyTarget, Platform};
-    use crate::providers::Provider;
+    use crate::providers::Target;
     let service = load(
         r#"
 service: s
@@ -134,26 +134,7 @@ functions:
     handler: a.handler
 "#,
     );
-    let provider = super::AzureProvider::new(
-        super::config::AzureConfig {
-            subscription: "00000000-0000-0000-0000-000000000000".into(),
-            resource_group: "rg".into(),
-            own_group: true,
-            region: "westeurope".into(),
-            authority: "https://login.example".parse().unwrap(),
-            arm: "https://arm.example".parse().unwrap(),
-            insights: "https://insights.example".parse().unwrap(),
-            allow_http: false,
-            prefix: None,
-        },
-        super::credential::Method::Secret {
-            tenant: "t".into(),
-            client: "c".into(),
-            secret: "s".into(),
-        },
-        crate::http::HttpConfig::default(),
-    )
-    .unwrap();
+    let provider = super::AzureTarget;
     assert_eq!(
         provider.dependencies(&service, &service.functions["a"]),
         DependencyTarget::Vendor {

@@ -401,20 +401,9 @@ mod tests {
     #[test]
     fn arm64_selects_aarch64_wheels_only_in_a_manifest_written_for_openwhisk() {
         use crate::package::deps::{DependencyTarget, Platform};
-        use crate::providers::Provider;
-        use crate::providers::openwhisk::OpenWhiskProvider;
-        use crate::providers::openwhisk::config::{Credentials, OpenWhiskConfig};
-        let provider = OpenWhiskProvider::new(
-            OpenWhiskConfig {
-                apihost: "https://openwhisk.example".parse().unwrap(),
-                credentials: Credentials::parse("user:key").unwrap(),
-                namespace: "_".into(),
-                ignore_certs: false,
-                sources: vec![],
-            },
-            crate::http::HttpConfig::default(),
-        )
-        .unwrap();
+        use crate::providers::Target;
+        use crate::providers::openwhisk::OpenWhiskTarget;
+        let provider = OpenWhiskTarget;
         let mut svc = service(&[]);
         svc.provider.architecture = Some("arm64".into());
         let mut f = function("f", Some("h.main"));
