@@ -88,9 +88,10 @@ pub enum Command {
         after_help = "Examples:\n  stratus plan\n  stratus plan --detailed-exitcode   # exit 0: no changes, 2: changes (for CI)\n  stratus plan --json"
     )]
     Plan(PlanArgs),
-    /// Build the deployment zips into .stratus/ (no cloud calls)
+    /// Build the deployment zips, dependencies included, into .stratus/ (no cloud calls)
     #[command(
-        after_help = "Examples:\n  stratus package\n  stratus package --json   # artifact paths and sha256 on stdout"
+        long_about = "Build the deployment zips into .stratus/ (no cloud calls, no credentials needed).\n\nA function's requirements.txt / pyproject.toml or package.json (beside its handler, else at the service root) is installed into its zip for the platform that runs it: Linux wheels for the function's architecture and Python version on aws, openwhisk and azure, this machine's own for local; google builds them itself. Installs are cached in ~/.cache/stratus (STRATUS_CACHE_DIR): a second run with nothing changed starts no pip or npm. -v shows their output.",
+        after_help = "Examples:\n  stratus package\n  stratus package --json              # artifact paths, sha256 and dependency sets on stdout\n  stratus package --provider aws -v   # pip/npm output as they run"
     )]
     Package(PackageArgs),
     /// Call a deployed function (or `invoke local` to run it from the working tree)
