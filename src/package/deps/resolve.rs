@@ -126,7 +126,7 @@ pub(crate) fn prepare(
             };
             match target {
                 DependencyTarget::Remote => {
-                    remote(service, &spec, &settings, deps, &mut prepared.warnings);
+                    remote(service, &spec, deps, &mut prepared.warnings);
                     if !remote_warned
                         && (settings.filters.slim || !settings.filters.no_deploy.is_empty())
                     {
@@ -375,11 +375,9 @@ fn hash_part(hasher: &mut Sha256, part: &[u8]) {
 fn remote(
     service: &Service,
     spec: &Spec,
-    settings: &PythonSettings,
     deps: &mut ArtifactDeps,
     warnings: &mut Vec<Diagnostic>,
 ) {
-    let _ = settings;
     match spec.kind {
         Kind::Python => {
             if spec.source != "requirements.txt"
