@@ -107,7 +107,75 @@ pub(crate) fn prepare(
         return Ok(prepared);
     }
     let settings = python_settings(service, &mut prepared.warnings)?;
-    // Per artifact, what it wants where; specs are deduplicated by key across artifacts.
+    let Collected { wanted, users } =
+        collect(service, artifacts, options, &settings, &mut prepared)?;
+    // Install each distinct spec once.
+    let cache_dir = match &options.cache_dir {
+        Some(dir) => dir.clone(),
+        None => super::default_cache_dir(),
+    };
+    let mut installed: BTreeMap<String, (Installed, bool)> = BTreeMap::new();
+    for (_, placements) in &wanted {
+        for Wanted { spec, .. } in placements {
+            if installed.contains_key(&spec.key) {
+                continue;
+            }
+            let result = cache::ensure(&cache_dir, spec, options)?;
+            let functions: Vec<String> = users
+                .get(&spec.key)
+                .map(|names| names.iter().cloned().collect())
+                .unwrap_or_default();
+            prepared.builds.push(DependencyBuild {
+                language: match spec.kind {
+                    Kind::Python => "python",
+                    Kind::Node => "node",
+                }
+                .to_string(),
+                source: spec.source.clone(),
+                platform: spec.platform,
+                cached: result.1,
+                functions,
+                files: result.0.files.len(),
+            });
+            installed.insert(spec.key.clone(), result);
+        }
+    }
+    for (artifact, placements) in wanted {
+        let deps = prepared.artifacts.entry(artifact).or_default();
+        for Wanted {
+            prefix,
+            spec,
+            filters,
+        } in placements
+        {
+            if spec.kind == Kind::Node {
+                deps.replaced_prefixes.push(prefix.clone());
+            }
+            deps.placements.push(Placement {
+                prefix,
+                installed: installed[&spec.key].0.clone(),
+                filters,
+            });
+        }
+    }
+    Ok(prepared)
+}
+
+/// What every artifact wants where, and which functions use each spec (by key).
+struct Collected {
+    wanted: Vec<(String, Vec<Wanted>)>,
+    users: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Finds each function's spec and where it goes in its artifact; for a platform that builds
+/// itself, adds the files its build reads to `prepared` instead.
+fn collect(
+    service: &Service,
+    artifacts: &[(String, Vec<String>)],
+    options: &DependencyOptions,
+    settings: &PythonSettings,
+    prepared: &mut Prepared,
+) -> anyhow::Result<Collected> {
     let mut wanted: Vec<(String, Vec<Wanted>)> = Vec::new();
     let mut users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut remote_warned = false;
@@ -121,7 +189,7 @@ pub(crate) fn prepare(
             let Some(target) = options.targets.get(name) else {
                 continue;
             };
-            let Some(spec) = spec_for(service, function, target, &settings)? else {
+            let Some(spec) = spec_for(service, function, target, settings)? else {
                 continue;
             };
             match target {
@@ -174,56 +242,7 @@ pub(crate) fn prepare(
         }
         wanted.push((artifact.clone(), placements));
     }
-    // Install each distinct spec once.
-    let cache_dir = match &options.cache_dir {
-        Some(dir) => dir.clone(),
-        None => super::default_cache_dir(),
-    };
-    let mut installed: BTreeMap<String, (Installed, bool)> = BTreeMap::new();
-    for (_, placements) in &wanted {
-        for Wanted { spec, .. } in placements {
-            if installed.contains_key(&spec.key) {
-                continue;
-            }
-            let result = cache::ensure(&cache_dir, spec, options)?;
-            let functions: Vec<String> = users
-                .get(&spec.key)
-                .map(|names| names.iter().cloned().collect())
-                .unwrap_or_default();
-            prepared.builds.push(DependencyBuild {
-                language: match spec.kind {
-                    Kind::Python => "python",
-                    Kind::Node => "node",
-                }
-                .to_string(),
-                source: spec.source.clone(),
-                platform: spec.platform,
-                cached: result.1,
-                functions,
-                files: result.0.files.len(),
-            });
-            installed.insert(spec.key.clone(), result);
-        }
-    }
-    for (artifact, placements) in wanted {
-        let deps = prepared.artifacts.entry(artifact).or_default();
-        for Wanted {
-            prefix,
-            spec,
-            filters,
-        } in placements
-        {
-            if spec.kind == Kind::Node {
-                deps.replaced_prefixes.push(prefix.clone());
-            }
-            deps.placements.push(Placement {
-                prefix,
-                installed: installed[&spec.key].0.clone(),
-                filters,
-            });
-        }
-    }
-    Ok(prepared)
+    Ok(Collected { wanted, users })
 }
 
 /// The install spec of `function`, if it has dependencies to install.
@@ -372,12 +391,7 @@ fn hash_part(hasher: &mut Sha256, part: &[u8]) {
 }
 
 /// For a platform that builds itself: make sure its requirements file sits at the package root.
-fn remote(
-    service: &Service,
-    spec: &Spec,
-    deps: &mut ArtifactDeps,
-    warnings: &mut Vec<Diagnostic>,
-) {
+fn remote(service: &Service, spec: &Spec, deps: &mut ArtifactDeps, warnings: &mut Vec<Diagnostic>) {
     match spec.kind {
         Kind::Python => {
             if spec.source != "requirements.txt"
