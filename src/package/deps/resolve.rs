@@ -15,7 +15,7 @@ use super::sources::{
     NodeSource, PythonSettings, PythonSource, dir_prefix, included_files, node_source, parent_rel,
     python_settings, python_source,
 };
-use super::{DependencyBuild, DependencyOptions, DependencyTarget, Platform};
+use super::{Arch, DependencyBuild, DependencyOptions, DependencyTarget, Platform};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{Function, Language, Service};
 use crate::package::GeneratedFile;
@@ -121,6 +121,9 @@ pub(crate) fn prepare(
                 continue;
             }
             let result = cache::ensure(&cache_dir, spec, options)?;
+            if let Some(warning) = native_addons_warning(spec, &result.0) {
+                prepared.warnings.push(warning);
+            }
             let functions: Vec<String> = users
                 .get(&spec.key)
                 .map(|names| names.iter().cloned().collect())
@@ -428,6 +431,45 @@ fn remote(service: &Service, spec: &Spec, deps: &mut ArtifactDeps, warnings: &mu
     }
 }
 
+/// A Node.js set for another machine that holds addons compiled here (node-gyp's
+/// `build/Release/*.node`): npm's `--os`/`--cpu` pick prebuilt packages, but a package that
+/// compiles at install time compiled for this machine.
+fn native_addons_warning(spec: &Spec, installed: &Installed) -> Option<Diagnostic> {
+    let Platform::Linux(arch) = spec.platform else {
+        return None;
+    };
+    let here = std::env::consts::OS == "linux"
+        && Arch::parse(Some(std::env::consts::ARCH)) == arch
+        && matches!(std::env::consts::ARCH, "x86_64" | "aarch64");
+    if here {
+        return None;
+    }
+    let packages: BTreeSet<&str> = installed
+        .files
+        .iter()
+        .filter(|file| file.rel.ends_with(".node") && file.rel.contains("/build/Release/"))
+        .filter_map(|file| file.rel.split("/build/Release/").next())
+        .collect();
+    if packages.is_empty() {
+        return None;
+    }
+    let list: Vec<&str> = packages.into_iter().collect();
+    Some(
+        Diagnostic::warning(
+            "package",
+            format!(
+                "{} compiled native addons on this machine ({} {}), which may not load on {}: {}",
+                spec.source,
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                spec.platform,
+                list.join(", ")
+            ),
+        )
+        .help("use versions that ship prebuilt binaries for the target, or package on a machine of the target's OS and CPU"),
+    )
+}
+
 /// Two functions of one artifact need different dependency sets at the same place.
 fn conflict(
     service: &Service,
@@ -452,4 +494,56 @@ fn conflict(
         .at(service.locate("package").cloned())
         .help("package these functions individually (`package.individually: true`) or give them one requirements file and runtime"),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::deps::cache::CachedFile;
+
+    fn node_spec(platform: Platform) -> Spec {
+        Spec {
+            kind: Kind::Node,
+            source: "package.json".into(),
+            source_path: PathBuf::from("package.json"),
+            requirements: String::new(),
+            from_requirements_file: false,
+            lockfile: None,
+            omit_dev: true,
+            platform,
+            python_version: None,
+            key: "k".into(),
+        }
+    }
+
+    #[test]
+    fn addons_compiled_here_are_warned_only_for_another_machine() {
+        let file = |rel: &str| CachedFile {
+            rel: rel.into(),
+            path: PathBuf::from(rel),
+            size: 1,
+            executable: false,
+        };
+        let installed = Installed {
+            root: PathBuf::new(),
+            files: vec![
+                file("bcrypt/build/Release/bcrypt_lib.node"),
+                file("bcrypt/index.js"),
+                file("esbuild-linux-arm64/bin/esbuild"),
+            ],
+        };
+        let here = Arch::parse(Some(std::env::consts::ARCH));
+        let other = match here {
+            Arch::X86_64 => Arch::Arm64,
+            Arch::Arm64 => Arch::X86_64,
+        };
+        let warning = native_addons_warning(&node_spec(Platform::Linux(other)), &installed)
+            .expect("a warning for another CPU");
+        assert!(warning.message.contains("bcrypt"), "{warning}");
+        assert!(!warning.message.contains("esbuild"), "{warning}");
+        assert!(native_addons_warning(&node_spec(Platform::Host), &installed).is_none());
+        if std::env::consts::OS == "linux" {
+            assert!(native_addons_warning(&node_spec(Platform::Linux(here)), &installed).is_none());
+        }
+    }
 }
