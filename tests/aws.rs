@@ -672,3 +672,77 @@ async fn role_statements_and_schedules_are_updated_in_place() {
     let info = provider.info(&svc).await.unwrap();
     assert!(info.details.contains_key("role"));
 }
+
+#[tokio::test]
+async fn http_api_cors_is_created_updated_and_removed_only_when_it_differs() {
+    let dir = TempDir::new().unwrap();
+    let provider = provider().await;
+    let mut svc = service("corsy", vec![function("api", vec![http("GET", "/items")])]);
+    svc.provider
+        .extra
+        .insert("httpApi".into(), json!({"cors": true}));
+    let packaged = package(dir.path(), &svc, "v1");
+    deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    let live_cors = || async {
+        let apis = moto().sdk_config().await;
+        let client = aws_sdk_apigatewayv2::Client::new(&apis);
+        let page = client.get_apis().send().await.unwrap();
+        page.items()
+            .iter()
+            .find(|api| api.name() == Some("corsy-dev"))
+            .expect("the HTTP API exists")
+            .cors_configuration()
+            .cloned()
+    };
+    let cors = live_cors().await.expect("CORS set at creation");
+    assert_eq!(cors.allow_origins(), ["*"]);
+    let mut methods = cors.allow_methods().to_vec();
+    methods.sort();
+    assert_eq!(methods, ["GET", "OPTIONS"]);
+    let same = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
+    assert!(!same.has_changes(), "{same:#?}");
+
+    // New settings: the API is updated in place, one field.
+    svc.provider.extra.insert(
+        "httpApi".into(),
+        json!({"cors": {"allowedOrigins": ["https://app.example"], "allowCredentials": true, "maxAge": 600}}),
+    );
+    provider.call_log().clear();
+    let changed = deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    let api = changed
+        .changes
+        .iter()
+        .find(|c| c.kind == ResourceKind::Api)
+        .unwrap();
+    assert_eq!(api.action, Action::Update);
+    assert_eq!(api.fields[0].field, "cors");
+    assert!(
+        api.fields[0]
+            .new
+            .as_deref()
+            .unwrap()
+            .contains("https://app.example")
+    );
+    assert_eq!(
+        provider.call_log().writes(),
+        vec!["ApiGatewayV2:UpdateApi".to_string()]
+    );
+    let cors = live_cors().await.unwrap();
+    assert_eq!(cors.allow_origins(), ["https://app.example"]);
+    assert_eq!(cors.allow_credentials(), Some(true));
+    assert_eq!(cors.max_age(), Some(600));
+    let settled = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
+    assert!(!settled.has_changes(), "{settled:#?}");
+
+    // No more CORS: removed from the API.
+    svc.provider.extra.remove("httpApi");
+    deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    assert!(live_cors().await.is_none());
+    provider.remove(&svc).await.unwrap();
+}

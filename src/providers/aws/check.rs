@@ -73,7 +73,7 @@ pub fn lambda_runtime(runtime: &Runtime) -> Result<String, String> {
 
 /// Checks `service` against Lambda's rules; see the module documentation.
 pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
-    let mut diagnostics = Diagnostics::default();
+    let mut diagnostics = super::cors::check(service);
     if service.provider.name != ProviderKind::Aws {
         diagnostics.push(
             Diagnostic::warning(
@@ -179,12 +179,17 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
                 // Route options stratus does not configure on the HTTP API yet.
                 for option in ["cors", "authorizer", "private", "request", "integration"] {
                     if http.extra.contains_key(option) {
+                        let help = if option == "cors" {
+                            "an HTTP API sets CORS for the whole API: write `provider.httpApi.cors: true` (or its settings) instead"
+                        } else {
+                            "configure it on the HTTP API by hand, or remove the key to silence this warning"
+                        };
                         diagnostics.push(
                             Diagnostic::warning(
                                 format!("{key}.events.{index}.{}.{option}", http.source),
                                 format!("`{option}` on an HTTP route is not applied by stratus on AWS yet; the route is public and deployed without it"),
                             )
-                            .help("configure it on the HTTP API by hand, or remove the key to silence this warning"),
+                            .help(help),
                         );
                     }
                 }

@@ -338,6 +338,9 @@ async fn apply_event(
         (ResourceKind::Api, Action::Create) => {
             *api = Some(events::create_api(clients, service).await?);
         }
+        (ResourceKind::Api, Action::Update) => {
+            events::put_cors(clients, service, &change.deployed_name).await?;
+        }
         (ResourceKind::Api, Action::Delete) => {
             clients
                 .apigw

@@ -1,5 +1,6 @@
 //! HTTP events: one HTTP API (API Gateway v2) per service and stage with a route per `http` /
-//! `httpApi` event, and function URLs (`url: true`). Schedules are in `schedules`.
+//! `httpApi` event and its CORS settings (`cors`), and function URLs (`url: true`). Schedules
+//! are in `schedules`.
 //!
 //! Each is planned as its own change (api, route, trigger) and read back from what is live, so
 //! a re-run converges like the functions do.
@@ -11,6 +12,7 @@ use aws_sdk_apigatewayv2::types::{IntegrationType, ProtocolType};
 use aws_sdk_lambda::types::FunctionUrlAuthType;
 
 use super::config::Clients;
+use super::cors::{self, CorsSpec};
 use super::describe;
 use super::functions::{TAG_SERVICE, TAG_STAGE};
 use crate::model::{Event, Function, Service};
@@ -71,6 +73,8 @@ pub struct LiveApi {
     pub routes: BTreeMap<String, (String, Option<String>)>,
     /// integration id → function ARN.
     pub integrations: BTreeMap<String, String>,
+    /// Its CORS settings, when it has some.
+    pub cors: Option<CorsSpec>,
 }
 
 /// Reads the HTTP API named for this service and stage, `None` when there is none.
@@ -105,6 +109,7 @@ pub async fn live_api(clients: &Clients, service: &Service) -> anyhow::Result<Op
     let mut live = LiveApi {
         endpoint: api.api_endpoint().unwrap_or_default().to_string(),
         id: id.clone(),
+        cors: api.cors_configuration().map(CorsSpec::from_sdk),
         ..LiveApi::default()
     };
     let integrations = clients
@@ -220,6 +225,7 @@ pub async fn create_api(clients: &Clients, service: &Service) -> anyhow::Result<
         .create_api()
         .name(&name)
         .protocol_type(ProtocolType::Http)
+        .set_cors_configuration(cors::desired(service).map(|cors| cors.to_sdk()))
         .tags(TAG_SERVICE, &service.name)
         .tags(TAG_STAGE, &service.stage)
         .send()
@@ -240,8 +246,37 @@ pub async fn create_api(clients: &Clients, service: &Service) -> anyhow::Result<
     Ok(LiveApi {
         id,
         endpoint: api.api_endpoint().unwrap_or_default().to_string(),
+        cors: api.cors_configuration().map(CorsSpec::from_sdk),
         ..LiveApi::default()
     })
+}
+
+/// Sets the live API's CORS settings to what the manifest says (removing them when it says none).
+pub async fn put_cors(clients: &Clients, service: &Service, api_id: &str) -> anyhow::Result<()> {
+    match cors::desired(service) {
+        Some(cors) => {
+            clients
+                .apigw
+                .update_api()
+                .api_id(api_id)
+                .cors_configuration(cors.to_sdk())
+                .send()
+                .await
+                .map_err(describe)
+                .with_context(|| format!("setting CORS on HTTP API {api_id}"))?;
+        }
+        None => {
+            clients
+                .apigw
+                .delete_cors_configuration()
+                .api_id(api_id)
+                .send()
+                .await
+                .map_err(describe)
+                .with_context(|| format!("removing CORS from HTTP API {api_id}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Points `route_key` at `function_arn` (creating the integration and route as needed).

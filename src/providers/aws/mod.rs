@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod config;
+pub mod cors;
 pub mod deploy;
 pub mod events;
 pub mod functions;

@@ -6,6 +6,7 @@ use anyhow::Context;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::config::Clients;
+use super::cors::{self, CorsSpec};
 use super::events::{self, wants_url};
 use super::functions::{self, FunctionSpec};
 use super::role::{self, RoleSpec};
@@ -181,12 +182,21 @@ async fn plan_api(clients: &Clients, service: &Service) -> anyhow::Result<Vec<Ch
             &api_name,
             Action::Create,
         )),
-        (Some(api), false) => changes.push(Change::new(
-            ResourceKind::Api,
-            "http api",
-            &api.id,
-            Action::Unchanged,
-        )),
+        (Some(api), false) => {
+            let desired_cors = cors::desired(service);
+            let change = if desired_cors == api.cors {
+                Change::new(ResourceKind::Api, "http api", &api.id, Action::Unchanged)
+            } else {
+                Change::new(ResourceKind::Api, "http api", &api.id, Action::Update).with_fields(
+                    vec![crate::providers::FieldChange::new(
+                        "cors",
+                        api.cors.as_ref().map(CorsSpec::summary),
+                        desired_cors.as_ref().map(CorsSpec::summary),
+                    )],
+                )
+            };
+            changes.push(change);
+        }
     }
     for route in &desired {
         let target = service.deployed_name(&route.function);
