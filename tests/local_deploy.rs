@@ -34,6 +34,33 @@ fn two_functions(f: &Fixture) -> stratus::model::Service {
     service(f.root.path(), "svc", vec![hello, world])
 }
 
+/// Plans and applies, as `stratus deploy` does; the plan.
+async fn deploy(
+    provider: &LocalProvider,
+    svc: &stratus::model::Service,
+    packaged: &stratus::package::Packaged,
+) -> stratus::providers::Plan {
+    let plan = provider
+        .plan(svc, packaged, &Scope::default())
+        .await
+        .unwrap();
+    provider.apply(svc, packaged, &plan).await.unwrap();
+    plan
+}
+
+/// Asserts that a plan now finds nothing to do.
+async fn assert_settled(
+    provider: &LocalProvider,
+    svc: &stratus::model::Service,
+    packaged: &stratus::package::Packaged,
+) {
+    let plan = provider
+        .plan(svc, packaged, &Scope::default())
+        .await
+        .unwrap();
+    assert!(!plan.has_changes(), "{plan:#?}");
+}
+
 fn actions(plan: &stratus::providers::Plan) -> Vec<(String, Action)> {
     plan.changes
         .iter()
@@ -137,13 +164,7 @@ async fn plan_shows_create_unchanged_update_and_delete() {
     );
     assert!(world.last_modified.as_deref().unwrap().ends_with('Z'));
     assert!(info.details["state dir"].ends_with("svc/dev"));
-    assert!(
-        !provider
-            .plan(&svc2, &packaged2, &Scope::default())
-            .await
-            .unwrap()
-            .has_changes()
-    );
+    assert_settled(&provider, &svc2, &packaged2).await;
 }
 
 #[tokio::test]
@@ -152,11 +173,7 @@ async fn code_changes_update_and_old_code_is_collected() {
     let provider = LocalProvider::with_state_dir(f.state.path());
     let svc = two_functions(&f);
     let packaged = package(&svc, f.out.path());
-    let plan = provider
-        .plan(&svc, &packaged, &Scope::default())
-        .await
-        .unwrap();
-    provider.apply(&svc, &packaged, &plan).await.unwrap();
+    deploy(&provider, &svc, &packaged).await;
     write_files(
         f.root.path(),
         &[("handler.py", "def hello(e, c):\n    return {'v': 2}\n")],
@@ -239,11 +256,7 @@ async fn a_failed_apply_keeps_the_previous_version_and_the_next_one_converges() 
     let provider = LocalProvider::with_state_dir(f.state.path());
     let svc = two_functions(&f);
     let packaged = package(&svc, f.out.path());
-    let plan = provider
-        .plan(&svc, &packaged, &Scope::default())
-        .await
-        .unwrap();
-    provider.apply(&svc, &packaged, &plan).await.unwrap();
+    deploy(&provider, &svc, &packaged).await;
     let state_file = f.state.path().join("svc/dev/functions/hello.json");
     let before = std::fs::read(&state_file).unwrap();
 
@@ -287,13 +300,7 @@ async fn a_failed_apply_keeps_the_previous_version_and_the_next_one_converges() 
     assert_eq!(plan.counts(), (0, 2, 0, 0));
     provider.apply(&svc, &good, &plan).await.unwrap();
     assert_eq!(invoke(&provider, &svc, "hello").await, r#"{"v":3}"#);
-    assert!(
-        !provider
-            .plan(&svc, &good, &Scope::default())
-            .await
-            .unwrap()
-            .has_changes()
-    );
+    assert_settled(&provider, &svc, &good).await;
 }
 
 #[tokio::test]
@@ -302,11 +309,7 @@ async fn missing_code_is_redeployed() {
     let provider = LocalProvider::with_state_dir(f.state.path());
     let svc = two_functions(&f);
     let packaged = package(&svc, f.out.path());
-    let plan = provider
-        .plan(&svc, &packaged, &Scope::default())
-        .await
-        .unwrap();
-    provider.apply(&svc, &packaged, &plan).await.unwrap();
+    deploy(&provider, &svc, &packaged).await;
     std::fs::remove_dir_all(f.state.path().join("svc/dev/code")).unwrap();
     let plan = provider
         .plan(&svc, &packaged, &Scope::default())
@@ -330,11 +333,7 @@ async fn remove_deletes_the_stage_and_says_what() {
     let provider = LocalProvider::with_state_dir(f.state.path());
     let svc = two_functions(&f);
     let packaged = package(&svc, f.out.path());
-    let plan = provider
-        .plan(&svc, &packaged, &Scope::default())
-        .await
-        .unwrap();
-    provider.apply(&svc, &packaged, &plan).await.unwrap();
+    deploy(&provider, &svc, &packaged).await;
     let removed = provider.remove(&svc).await.unwrap();
     let names: Vec<_> = removed.iter().map(|r| (r.kind, r.name.clone())).collect();
     let stage_dir = f.state.path().join("svc").join("dev");
