@@ -6,6 +6,8 @@
 mod common;
 #[path = "fakes/mod.rs"]
 mod fakes;
+#[path = "gcp/support.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,12 +16,10 @@ use fakes::gcp::{FakeGcp, Fault};
 use serde_json::{Value as Json, json};
 use stratus::manifest::{self, LoadOptions};
 use stratus::model::Service;
-use stratus::package::{self, PackageRequest};
 use stratus::providers::gcp::GcpProvider;
 use stratus::providers::gcp::config::GcpConfig;
-use stratus::providers::{
-    Action, Applied, ApplyError, InvokeRequest, Outcome, Plan, Provider, Scope,
-};
+use stratus::providers::{Action, Outcome, Provider, Scope};
+use support::{deploy, invoke, try_deploy};
 
 const HANDLER: &str = r#"
 import json
@@ -58,66 +58,8 @@ impl Project {
     }
 
     fn load(&self) -> Service {
-        manifest::load(&LoadOptions {
-            cwd: self.dir.path().to_path_buf(),
-            ..LoadOptions::default()
-        })
-        .unwrap()
-        .service
+        support::load(self.dir.path())
     }
-}
-
-async fn try_deploy(
-    provider: &GcpProvider,
-    service: &Service,
-) -> (Plan, Result<Applied, ApplyError>) {
-    let scope = Scope::default();
-    let diagnostics = provider.check(service, &scope);
-    assert!(!diagnostics.has_errors(), "{diagnostics}");
-    let mut generated = BTreeMap::new();
-    for (name, function) in &service.functions {
-        generated.insert(
-            name.clone(),
-            provider.generated_files(service, function).unwrap(),
-        );
-    }
-    let packaged = package::package(&PackageRequest {
-        service,
-        out_dir: service.root.join(".stratus"),
-        functions: None,
-        generated,
-        limits: provider.size_limits(),
-    })
-    .unwrap();
-    let plan = provider.plan(service, &packaged, &scope).await.unwrap();
-    let applied = provider.apply(service, &packaged, &plan).await;
-    (plan, applied)
-}
-
-async fn deploy(provider: &GcpProvider, service: &Service) -> Plan {
-    let (plan, applied) = try_deploy(provider, service).await;
-    applied.unwrap_or_else(|e| panic!("{e}"));
-    plan
-}
-
-async fn invoke(
-    provider: &GcpProvider,
-    service: &Service,
-    function: &str,
-    payload: Json,
-) -> stratus::providers::Invocation {
-    provider
-        .invoke(
-            service,
-            &InvokeRequest {
-                function: function.into(),
-                payload: payload.to_string(),
-                with_logs: false,
-                asynchronous: false,
-            },
-        )
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

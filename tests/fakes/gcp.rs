@@ -4,8 +4,10 @@
 //! `functions:generateUploadUrl` and the signed upload URL it hands out, long-running
 //! operations that take several polls, `v2/entries:list`, an OAuth token endpoint that verifies
 //! the RS256 JWT against the test key, `google.rpc.Status` error bodies, id and label
-//! validation as the real API does it, and injectable faults. Deployed Python code runs under
-//! Google's real Functions Framework (`gcp_host`); what it prints becomes log entries.
+//! validation as the real API does it, and injectable faults. A create or update builds the
+//! source as Google's buildpacks do (`gcp_build`: dependencies from `requirements.txt` /
+//! `package.json` installed); deployed Python and Node.js code runs under Google's real
+//! Functions Framework from PyPI / npm (`gcp_run`); what it prints becomes log entries.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,9 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value as Json, json};
 use tokio::net::TcpListener;
 
-use super::gcp_host::{self, Host, TestKey};
+use super::gcp_build::{self, Build};
+use super::gcp_host::{self, TestKey};
+use super::gcp_run::{self, Host};
 
 /// A fault the next matching request meets.
 #[derive(Debug, Clone)]
@@ -39,6 +43,8 @@ pub struct Operation {
     pub response: Json,
     /// An error it ends with instead.
     pub error: Option<String>,
+    /// The build it waits for (create and update); its failure is the operation's error.
+    pub build: Option<Arc<Build>>,
 }
 
 /// What the fake holds.
@@ -66,6 +72,10 @@ pub struct State {
     pub token_requests: usize,
     /// Running function hosts by id.
     pub hosts: BTreeMap<String, Arc<Host>>,
+    /// Builds by uploaded object and runtime.
+    pub builds: BTreeMap<String, Arc<Build>>,
+    /// Execution id of each call → its trace id (32 hex digits).
+    pub traces: BTreeMap<String, String>,
     /// The next operation ends in this error.
     pub fail_next_operation: Option<String>,
     faults: VecDeque<(Option<String>, Fault)>,
@@ -153,7 +163,7 @@ impl FakeGcp {
     /// Starts the fake for project `stratus-test`, region `us-central1`, and writes a
     /// service-account key file (a key generated now) whose `token_uri` points at it.
     pub async fn start() -> FakeGcp {
-        gcp_host::require_functions_framework();
+        gcp_build::require_functions_frameworks();
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -338,7 +348,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Reply {
         return upload(&shared, token, &headers, &body);
     }
     if let Some(id) = path.strip_prefix("/run/") {
-        return gcp_host::run(
+        return gcp_run::run(
             &shared,
             id,
             &method,

@@ -3,7 +3,10 @@
 
 use serde_json::{Value as Json, json};
 
+use std::sync::Arc;
+
 use super::gcp::{Operation, Reply, Shared, reply, rpc_error};
+use super::gcp_build::Build;
 
 /// Functions per page, kept small so clients must follow `nextPageToken`.
 pub const PAGE: usize = 2;
@@ -49,7 +52,7 @@ fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
-fn new_operation(shared: &Shared, target: &str, response: Json) -> Json {
+fn new_operation(shared: &Shared, target: &str, response: Json, build: Option<Arc<Build>>) -> Json {
     let mut state = shared.state.lock().unwrap();
     let n = state.next();
     let name = format!(
@@ -63,6 +66,7 @@ fn new_operation(shared: &Shared, target: &str, response: Json) -> Json {
             polls_left: POLLS,
             response,
             error,
+            build,
         },
     );
     json!({"name": name, "done": false, "metadata": {"target": target}})
@@ -176,7 +180,7 @@ pub fn route(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]
                         removed
                     };
                     match removed {
-                        Some(_) => reply(200, &new_operation(shared, id, json!({}))),
+                        Some(_) => reply(200, &new_operation(shared, id, json!({}), None)),
                         None => rpc_error(404, &format!("Resource '{id}' was not found")),
                     }
                 }
@@ -191,8 +195,12 @@ pub fn route(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]
                 return rpc_error(404, &format!("Operation {name} not found"));
             };
             operation.polls_left = operation.polls_left.saturating_sub(1);
-            if operation.polls_left > 0 {
+            let built = operation.build.as_ref().map(|b| b.outcome());
+            if operation.polls_left > 0 || matches!(built, Some(None)) {
                 return reply(200, &json!({"name": name, "done": false}));
+            }
+            if let Some(Some(Err(message))) = built {
+                operation.error.get_or_insert(message);
             }
             let answer = match &operation.error {
                 Some(message) => {
@@ -200,15 +208,19 @@ pub fn route(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]
                 }
                 None => json!({"name": name, "done": true, "response": operation.response}),
             };
-            if operation.error.is_none()
-                && let Some(id) = operation
-                    .response
-                    .get("name")
-                    .and_then(Json::as_str)
-                    .and_then(|n| n.rsplit('/').next())
+            let settled = if operation.error.is_none() {
+                "ACTIVE"
+            } else {
+                "FAILED"
+            };
+            if let Some(id) = operation
+                .response
+                .get("name")
+                .and_then(Json::as_str)
+                .and_then(|n| n.rsplit('/').next())
                 && let Some(function) = state.functions.get_mut(id)
             {
-                function["state"] = json!("ACTIVE");
+                function["state"] = json!(settled);
             }
             reply(200, &answer)
         }
@@ -292,7 +304,11 @@ fn create(shared: &Shared, query: &str, mut body: Json) -> Reply {
     state.writes += 1;
     state.functions.insert(id.clone(), body.clone());
     drop(state);
-    reply(200, &new_operation(shared, &id, body))
+    let build = match super::gcp_run::ensure_build(shared, &body) {
+        Ok(build) => build,
+        Err(error) => return rpc_error(500, &error.to_string()),
+    };
+    reply(200, &new_operation(shared, &id, body, Some(build)))
 }
 
 fn patch(shared: &Shared, id: &str, query: &str, body: Json) -> Reply {
@@ -322,5 +338,9 @@ fn patch(shared: &Shared, id: &str, query: &str, body: Json) -> Reply {
     state.writes += 1;
     state.functions.insert(id.to_string(), current.clone());
     drop(state);
-    reply(200, &new_operation(shared, id, current))
+    let build = match super::gcp_run::ensure_build(shared, &current) {
+        Ok(build) => build,
+        Err(error) => return rpc_error(500, &error.to_string()),
+    };
+    reply(200, &new_operation(shared, id, current, Some(build)))
 }

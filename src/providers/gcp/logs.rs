@@ -1,7 +1,9 @@
 //! Cloud Logging entries → log records. A function's output lands under the Cloud Run service
 //! that runs it (`resource.type="cloud_run_revision"`, `resource.labels.service_name` = the
-//! function id); `--since` becomes a `timestamp>=` clause and `--filter TEXT` a `textPayload`
-//! search (also applied here, so the records shown always contain the text).
+//! function id); `--since` becomes a `timestamp>=` clause and `--filter TEXT` a search of
+//! `textPayload` or `jsonPayload.message` (the Functions Framework writes structured JSON lines
+//! when `LOG_EXECUTION_ID` is on, as it is on gen2 functions; also applied here, so the records
+//! shown always contain the text).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,7 +28,10 @@ pub fn filter(id: &str, since: Option<SystemTime>, text: Option<&str>) -> String
         ));
     }
     if let Some(text) = text {
-        clauses.push(format!("textPayload:{}", quoted(text)));
+        let text = quoted(text);
+        clauses.push(format!(
+            "(textPayload:{text} OR jsonPayload.message:{text})"
+        ));
     }
     clauses.join(" AND ")
 }
@@ -100,7 +105,12 @@ mod tests {
             "{f}"
         );
         assert!(f.contains("timestamp>=\"1970-01-01T00:00:00.000Z\""), "{f}");
-        assert!(f.contains("textPayload:\"say \\\"hi\\\"\""), "{f}");
+        assert!(
+            f.ends_with(
+                "(textPayload:\"say \\\"hi\\\"\" OR jsonPayload.message:\"say \\\"hi\\\"\")"
+            ),
+            "{f}"
+        );
         let entries = vec![
             serde_json::json!({"insertId": "1", "timestamp": "2026-01-01T00:00:00.5Z", "textPayload": "hello\n", "logName": "projects/p/logs/run.googleapis.com%2Fstderr"}),
             serde_json::json!({"insertId": "2", "timestamp": "2026-01-01T00:00:01Z", "textPayload": "other"}),

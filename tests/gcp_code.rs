@@ -1,0 +1,160 @@
+//! Deployed code on the fake Google Cloud: Node.js functions under Google's npm Functions
+//! Framework (a Google-style entry point, a `file.function` handler and an AWS-style handler
+//! through the generated shim), `invoke --log` reading back the call's own log entries by its
+//! trace, and dependencies installed by the (fake) remote build from `requirements.txt` /
+//! `package.json`.
+
+mod common;
+#[path = "fakes/mod.rs"]
+mod fakes;
+#[path = "gcp/support.rs"]
+mod support;
+
+use std::path::Path;
+
+use fakes::gcp::FakeGcp;
+use serde_json::{Value as Json, json};
+use stratus::providers::{Outcome, Provider};
+use support::{deploy, invoke, load};
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+const GOOGLE_NODE: &str = "service: nodeg\nprovider:\n  name: google\n  project: stratus-test\n  runtime: nodejs20\n\
+functions:\n  native:\n    handler: greet\n    events:\n      - http: path\n";
+
+const DOTTED_NODE: &str = "service: noded\nprovider:\n  name: google\n  project: stratus-test\n  runtime: nodejs20\n\
+functions:\n  dotted:\n    handler: lib/other.hello\n    events:\n      - http: path\n";
+
+const AWS_NODE: &str = "service: nodea\nprovider:\n  name: aws\n  runtime: nodejs20.x\n\
+functions:\n  hello:\n    handler: handler.hello\n  web:\n    handler: handler.web\n    events:\n      - httpApi: GET /web\n  fail:\n    handler: handler.fail\n";
+
+const AWS_HANDLER: &str = r#"
+exports.hello = async (event, context) => {
+  console.log('hello called for ' + event.name);
+  return { message: 'Hello, ' + event.name + '!', fn: context.functionName };
+};
+exports.web = async (event) => ({
+  statusCode: 201,
+  headers: { 'x-answer': '42' },
+  body: JSON.stringify({ method: event.requestContext.http.method, path: event.rawPath,
+                         query: event.rawQueryString, body: event.body }),
+});
+exports.fail = async (event) => { throw new TypeError('no ' + event.what); };
+"#;
+
+#[tokio::test]
+async fn google_style_node_handlers_run_under_the_npm_functions_framework() {
+    let fake = FakeGcp::start().await;
+    let provider = fake.provider();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("serverless.yml", GOOGLE_NODE),
+            (
+                "index.js",
+                "exports.greet = (req, res) => res.send('native ' + req.body.name + ' on ' + process.version);\n",
+            ),
+        ],
+    );
+    let service = load(dir.path());
+    assert!(
+        provider
+            .generated_files(&service, &service.functions["native"])
+            .unwrap()
+            .is_empty(),
+        "an entry point name uses the user's own index.js"
+    );
+    deploy(&provider, &service).await;
+    let stored = fake.function("nodeg-dev-native").unwrap();
+    assert_eq!(stored["buildConfig"]["runtime"], "nodejs20");
+    assert_eq!(stored["buildConfig"]["entryPoint"], "greet");
+    let answer = invoke(&provider, &service, "native", json!({"name": "A"})).await;
+    assert_eq!(answer.outcome, Outcome::Success, "{answer:?}");
+    assert!(answer.payload.starts_with("native A on v"), "{answer:?}");
+
+    // The framework's server listens on 127.0.0.1 only, not on every interface.
+    let port = fake.state().hosts["nodeg-dev-native"].port;
+    assert!(
+        tokio::net::TcpStream::connect(("::1", port)).await.is_err(),
+        "the npm Functions Framework must not listen beyond 127.0.0.1"
+    );
+
+    // A google-style `file.function` handler runs through the generated __stratus__.cjs,
+    // which package.json's `main` names.
+    let dotted = tempfile::tempdir().unwrap();
+    write(
+        dotted.path(),
+        &[
+            ("serverless.yml", DOTTED_NODE),
+            (
+                "lib/other.js",
+                "exports.hello = (req, res) => res.status(202).send('dotted ' + req.body.name);\n",
+            ),
+        ],
+    );
+    let other = load(dotted.path());
+    deploy(&provider, &other).await;
+    assert_eq!(
+        fake.function("noded-dev-dotted").unwrap()["buildConfig"]["entryPoint"],
+        "stratus_entry"
+    );
+    let answer = invoke(&provider, &other, "dotted", json!({"name": "B"})).await;
+    assert_eq!(answer.payload, "dotted B", "{answer:?}");
+}
+
+#[tokio::test]
+async fn an_aws_style_node_handler_answers_on_gcp_through_the_shim() {
+    let fake = FakeGcp::start().await;
+    let provider = fake.provider();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[("serverless.yml", AWS_NODE), ("handler.js", AWS_HANDLER)],
+    );
+    let service = load(dir.path());
+    deploy(&provider, &service).await;
+
+    let hello = invoke(&provider, &service, "hello", json!({"name": "Node"})).await;
+    assert_eq!(hello.outcome, Outcome::Success, "{hello:?}");
+    let body: Json = serde_json::from_str(&hello.payload).unwrap();
+    assert_eq!(
+        body,
+        json!({"message": "Hello, Node!", "fn": "nodea-dev-hello"})
+    );
+
+    let failed = invoke(&provider, &service, "fail", json!({"what": "luck"})).await;
+    match &failed.outcome {
+        Outcome::FunctionError { kind, message, .. } => {
+            assert_eq!(kind, "TypeError");
+            assert_eq!(message, "no luck");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A plain HTTP call through the function URL gets an API Gateway v2 event, and the
+    // handler's {statusCode, headers, body} is the HTTP answer.
+    let url = format!("{}/run/nodea-dev-web", fake.url);
+    let token = provider.client().tokens().id_token(&url).await.unwrap();
+    let answer = reqwest::Client::new()
+        .put(format!("{url}?a=1"))
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body("payload")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 201);
+    assert_eq!(answer.headers()["x-answer"], "42");
+    let body: Json = answer.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"method": "PUT", "path": "/", "query": "a=1", "body": "payload"})
+    );
+}
