@@ -107,6 +107,30 @@ async fn google_style_node_handlers_run_under_the_npm_functions_framework() {
     );
     let answer = invoke(&provider, &other, "dotted", json!({"name": "B"})).await;
     assert_eq!(answer.payload, "dotted B", "{answer:?}");
+
+    // Both forms in one service share one zip, whose package.json `main` is the generated
+    // entry: the entry point of the user's own index.js is still found through it.
+    write(
+        dotted.path(),
+        &[
+            (
+                "serverless.yml",
+                &format!(
+                    "{DOTTED_NODE}  native:\n    handler: greet\n    events:\n      - http: path\n"
+                ),
+            ),
+            (
+                "index.js",
+                "exports.greet = (req, res) => res.send('native ' + req.body.name);\n",
+            ),
+        ],
+    );
+    let both = load(dotted.path());
+    deploy(&provider, &both).await;
+    let native = invoke(&provider, &both, "native", json!({"name": "C"})).await;
+    assert_eq!(native.payload, "native C", "{native:?}");
+    let answer = invoke(&provider, &both, "dotted", json!({"name": "D"})).await;
+    assert_eq!(answer.payload, "dotted D", "{answer:?}");
 }
 
 #[tokio::test]
