@@ -76,6 +76,27 @@ async fn a_service_deploys_invokes_and_is_removed_on_gcp() {
     let result: Value = serde_json::from_str(&common::stdout_of(&invoked)).unwrap();
     assert_eq!(result["body"], "Hello, Goog!");
 
+    // --log prints the call's own lines (found by its trace) on stderr.
+    let logged = run(
+        &sandbox,
+        &fake,
+        &[
+            "invoke",
+            "-f",
+            "hello",
+            "--log",
+            "--data",
+            r#"{"name":"Trace"}"#,
+        ],
+    )
+    .await;
+    assert!(common::stdout_of(&logged).contains("Hello, Trace!"));
+    let stderr = String::from_utf8_lossy(&logged.stderr);
+    assert!(
+        stderr.contains("greeting Trace") && !stderr.contains("greeting Goog"),
+        "{stderr}"
+    );
+
     let logs = run(&sandbox, &fake, &["logs", "-f", "hello"]).await;
     assert!(common::stdout_of(&logs).contains("greeting Goog"));
 

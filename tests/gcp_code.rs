@@ -15,7 +15,7 @@ use std::path::Path;
 use fakes::gcp::FakeGcp;
 use serde_json::{Value as Json, json};
 use stratus::providers::{Outcome, Provider};
-use support::{deploy, invoke, load};
+use support::{call, deploy, invoke, load};
 
 fn write(dir: &Path, files: &[(&str, &str)]) {
     for (path, text) in files {
@@ -181,4 +181,68 @@ async fn an_aws_style_node_handler_answers_on_gcp_through_the_shim() {
         body,
         json!({"method": "PUT", "path": "/", "query": "a=1", "body": "payload"})
     );
+}
+
+#[tokio::test]
+async fn invoke_with_log_returns_the_lines_of_that_call_only() {
+    let fake = FakeGcp::start().await;
+    let provider = fake.provider();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("serverless.yml", AWS_NODE),
+            ("handler.js", AWS_HANDLER),
+            (
+                "talk.py",
+                "def talk(event, context):\n    print('python says ' + event['name'])\n    return {'ok': True}\n",
+            ),
+        ],
+    );
+    write(
+        dir.path(),
+        &[(
+            "serverless.yml",
+            &format!("{AWS_NODE}  talk:\n    handler: talk.talk\n    runtime: python3.12\n"),
+        )],
+    );
+    let service = load(dir.path());
+    deploy(&provider, &service).await;
+
+    let quiet = invoke(&provider, &service, "hello", json!({"name": "Quiet"})).await;
+    assert!(quiet.logs.is_empty(), "no logs unless asked: {quiet:?}");
+    let first = call(&provider, &service, "hello", json!({"name": "First"}), true).await;
+    let second = call(
+        &provider,
+        &service,
+        "hello",
+        json!({"name": "Second"}),
+        true,
+    )
+    .await;
+    assert_eq!(first.outcome, Outcome::Success, "{first:?}");
+    assert_eq!(first.logs, ["hello called for First"], "{first:?}");
+    assert_eq!(second.logs, ["hello called for Second"], "{second:?}");
+
+    // The entries of a call carry its trace, which the call itself sent.
+    let traced: Vec<Json> = fake
+        .state()
+        .entries
+        .iter()
+        .filter(|e| e["jsonPayload"]["message"] == "hello called for First\n")
+        .cloned()
+        .collect();
+    assert_eq!(traced.len(), 1, "{traced:?}");
+    let trace = traced[0]["trace"].as_str().unwrap();
+    assert!(
+        trace.starts_with("projects/stratus-test/traces/") && trace.len() == 29 + 32,
+        "{trace}"
+    );
+    assert_eq!(
+        traced[0]["labels"]["execution_id"].as_str(),
+        first.request_id.as_deref()
+    );
+
+    let python = call(&provider, &service, "talk", json!({"name": "Py"}), true).await;
+    assert_eq!(python.logs, ["python says Py"], "{python:?}");
 }

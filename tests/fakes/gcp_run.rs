@@ -36,16 +36,39 @@ const LABELS: &str = "logging.googleapis.com/labels";
 const SPAN: &str = "logging.googleapis.com/spanId";
 const TRACE: &str = "logging.googleapis.com/trace";
 
+fn new_entry(state: &mut State, project: &str, id: &str, log: &str) -> Json {
+    let n = state.next();
+    json!({
+        "insertId": format!("e{n:08}"),
+        "timestamp": humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
+        "logName": format!("projects/{project}/logs/run.googleapis.com%2F{log}"),
+        "resource": {"type": "cloud_run_revision", "labels": {"service_name": id, "location": "us-central1", "project_id": project}},
+    })
+}
+
+/// Cloud Run's request log of one served call, which arrives a little late, as real entries do.
+pub fn push_request_entry(
+    state: Arc<Mutex<State>>,
+    project: String,
+    id: String,
+    http_request: Json,
+    trace: String,
+) {
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let mut state = state.lock().unwrap();
+        let mut entry = new_entry(&mut state, &project, &id, "requests");
+        entry["httpRequest"] = http_request;
+        entry["severity"] = json!("INFO");
+        entry["trace"] = json!(format!("projects/{project}/traces/{trace}"));
+        state.entries.push(entry);
+    });
+}
+
 /// The entry Cloud Run's agent makes of one printed line.
 pub fn push_entry(state: &Arc<Mutex<State>>, project: &str, id: &str, stream: &str, line: &str) {
     let mut state = state.lock().unwrap();
-    let n = state.next();
-    let mut entry = json!({
-        "insertId": format!("e{n:08}"),
-        "timestamp": humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
-        "logName": format!("projects/{project}/logs/run.googleapis.com%2F{stream}"),
-        "resource": {"type": "cloud_run_revision", "labels": {"service_name": id, "location": "us-central1", "project_id": project}},
-    });
+    let mut entry = new_entry(&mut state, project, id, stream);
     match serde_json::from_str::<Json>(line) {
         Ok(Json::Object(mut payload)) => {
             if let Some(labels) = payload.remove(LABELS) {
@@ -347,10 +370,19 @@ pub async fn run(
         .and_then(|v| v.split_once('/'))
         .map_or("1;o=1".to_string(), |(_, span)| span.to_string());
     request = request.header("x-cloud-trace-context", format!("{trace}/{span}"));
+    let started = std::time::Instant::now();
     let answer = match request.send().await {
         Ok(answer) => answer,
         Err(error) => return reply(502, &json!({"error": error.to_string()})),
     };
+    push_request_entry(
+        shared.state.clone(),
+        shared.project.clone(),
+        id.to_string(),
+        json!({"requestMethod": method, "requestUrl": url, "status": answer.status().as_u16(),
+               "latency": format!("{:.6}s", started.elapsed().as_secs_f64())}),
+        trace,
+    );
     let mut response = Response::builder()
         .status(answer.status().as_u16())
         .header("function-execution-id", &execution);

@@ -4,12 +4,80 @@
 //! `textPayload` or `jsonPayload.message` (the Functions Framework writes structured JSON lines
 //! when `LOG_EXECUTION_ID` is on, as it is on gen2 functions; also applied here, so the records
 //! shown always contain the text).
+//!
+//! `invoke --log` finds the call's own entries by its trace: the call carries a generated
+//! `X-Cloud-Trace-Context: <32 hex>/<span>;o=1`, Cloud Run puts
+//! `trace = "projects/{p}/traces/<32 hex>"` on the entries written while serving it (its request
+//! log and what the function printed), and stratus polls for them for a bounded time, since
+//! entries arrive late: until the request log of the call is in and one more read finds nothing
+//! new, or the poll times out (at most [`CALL_LOGS_TIMEOUT`]).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
 
+use super::client::GcfClient;
 use crate::providers::LogRecord;
+
+/// The longest `invoke --log` waits for the call's entries.
+pub const CALL_LOGS_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The request header that gives a call `trace_id`.
+pub const TRACE_HEADER: &str = "x-cloud-trace-context";
+
+/// A new trace id (32 hex digits) and the `X-Cloud-Trace-Context` value carrying it.
+pub fn new_trace() -> (String, String) {
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let span = fastrand::u64(1..u64::MAX);
+    let header = format!("{trace}/{span};o=1");
+    (trace, header)
+}
+
+/// The Logging filter for the entries of function `id` written while serving trace `trace`.
+pub fn call_filter(project: &str, id: &str, trace: &str) -> String {
+    format!(
+        "{} AND trace={}",
+        filter(id, None, None),
+        quoted(&format!("projects/{project}/traces/{trace}"))
+    )
+}
+
+/// Whether `entry` is Cloud Run's request log (one per served request).
+pub fn is_request_log(entry: &Json) -> bool {
+    entry.get("httpRequest").is_some()
+        || entry
+            .get("logName")
+            .and_then(Json::as_str)
+            .is_some_and(|name| name.ends_with("%2Frequests"))
+}
+
+/// The records of function `function` (deployed as `id`) from the call traced as `trace`,
+/// read until they have settled or the bounded wait is over.
+pub async fn call_records(
+    client: &GcfClient,
+    function: &str,
+    id: &str,
+    trace: &str,
+) -> anyhow::Result<Vec<LogRecord>> {
+    let filter = call_filter(&client.project, id, trace);
+    let poll = client.poll_config();
+    let timeout = poll.timeout.min(CALL_LOGS_TIMEOUT);
+    let started = tokio::time::Instant::now();
+    let mut wait = poll.interval;
+    let mut previous: Option<usize> = None;
+    loop {
+        let entries = client.list_entries(&filter).await?;
+        let served = entries.iter().any(is_request_log);
+        let settled = served && previous == Some(entries.len());
+        if settled || started.elapsed() + wait > timeout {
+            let printed: Vec<Json> = entries.into_iter().filter(|e| !is_request_log(e)).collect();
+            return Ok(records(function, &printed, None));
+        }
+        previous = served.then_some(entries.len());
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(poll.max_interval);
+    }
+}
 
 fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
@@ -120,5 +188,27 @@ mod tests {
         assert_eq!(records[0].message, "hello");
         assert_eq!(records[0].stream, "stderr");
         assert_eq!(records[0].timestamp_ms, 1_767_225_600_500);
+    }
+
+    #[test]
+    fn a_call_is_found_by_its_trace() {
+        let (trace, header) = new_trace();
+        assert_eq!(trace.len(), 32);
+        assert!(trace.chars().all(|c| c.is_ascii_hexdigit()), "{trace}");
+        let (id, rest) = header.split_once('/').unwrap();
+        assert_eq!(id, trace);
+        assert!(rest.ends_with(";o=1"), "{header}");
+        assert_ne!(new_trace().0, trace);
+        let f = call_filter("p", "svc-dev-a", &trace);
+        assert!(
+            f.ends_with(&format!(" AND trace=\"projects/p/traces/{trace}\"")),
+            "{f}"
+        );
+        assert!(is_request_log(
+            &serde_json::json!({"httpRequest": {"status": 200}})
+        ));
+        assert!(!is_request_log(
+            &serde_json::json!({"textPayload": "x", "logName": "projects/p/logs/run.googleapis.com%2Fstdout"})
+        ));
     }
 }

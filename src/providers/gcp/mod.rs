@@ -268,13 +268,18 @@ impl Provider for GcpProvider {
         let token = self.client.tokens().id_token(&url).await?;
         let started = std::time::Instant::now();
         let http = self.client.http();
-        let call = http
+        let mut call = http
             .inner()
             .post(url.as_str())
             .bearer_auth(token)
             .header("content-type", "application/json")
             .header("x-stratus-invoke", "direct")
             .body(request.payload.clone());
+        // With --log the call carries its own trace, by which its log entries are found.
+        let trace = request.with_logs.then(logs::new_trace);
+        if let Some((_, header)) = &trace {
+            call = call.header(logs::TRACE_HEADER, header);
+        }
         let response = http
             .send(call, Idempotency::ByMethod)
             .await
@@ -312,12 +317,22 @@ impl Provider for GcpProvider {
                     .unwrap_or_default(),
             }
         };
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).ok();
+        let logs = match &trace {
+            Some((trace, _)) => logs::call_records(&self.client, &request.function, &id, trace)
+                .await
+                .with_context(|| format!("reading the log entries of this call to {id}"))?
+                .into_iter()
+                .map(|record| record.message)
+                .collect(),
+            None => Vec::new(),
+        };
         Ok(Invocation {
             request_id,
             outcome,
             payload: body,
-            logs: Vec::new(),
-            duration_ms: u64::try_from(started.elapsed().as_millis()).ok(),
+            logs,
+            duration_ms,
         })
     }
 
