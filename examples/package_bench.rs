@@ -65,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         functions: None,
         generated: BTreeMap::new(),
         limits: None,
+        dependencies: Default::default(),
     })?;
     for artifact in &packaged.artifacts {
         println!(

@@ -71,7 +71,12 @@ async fn deploy_lifecycle_converges_and_writes_only_what_differs() {
         vec![hello, function("tick", vec![schedule("rate(5 minutes)")])],
     );
     let provider = provider().await;
-    assert!(!provider.check(&svc, &Scope::default()).has_errors());
+    assert!(
+        !provider
+            .target()
+            .check(&svc, &Scope::default())
+            .has_errors()
+    );
     let v1 = package(dir.path(), &svc, "v1");
 
     // First deploy: everything is created.
@@ -426,6 +431,7 @@ async fn a_large_artifact_goes_through_the_deployment_bucket() {
     let packaged = Packaged {
         artifacts: vec![artifact.clone()],
         warnings: vec![],
+        dependencies: vec![],
     };
     deploy(&provider, &svc, &packaged, &Scope::default()).await;
     let writes = provider.call_log().writes();
@@ -548,7 +554,9 @@ fn check_reports_every_problem_at_once_naming_the_key() {
     bad.runtime = Some(Runtime::parse("python2.7"));
     let long = function(&"x".repeat(60), vec![]);
     let svc = service("checks", vec![bad, long]);
-    let diagnostics = AwsProvider::from_env().check(&svc, &Scope::default());
+    let diagnostics = AwsProvider::from_env()
+        .target()
+        .check(&svc, &Scope::default());
     let keys: Vec<_> = diagnostics
         .errors()
         .map(|d| d.key.clone().unwrap_or_default())

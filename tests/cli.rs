@@ -154,6 +154,39 @@ fn package_is_deterministic_and_reports_sha256() {
 }
 
 #[test]
+fn package_needs_no_credentials_for_any_target() {
+    let sandbox = Sandbox::empty();
+    sandbox.write(
+        "serverless.yml",
+        "service: offline\nprovider:\n  name: aws\n  runtime: python3.12\nfunctions:\n  hello:\n    handler: handler.main\n",
+    );
+    sandbox.write("handler.py", "def main(event, context):\n    return 1\n");
+    let home = tempfile::tempdir().unwrap();
+    for provider in ["aws", "azure", "gcp", "openwhisk", "local"] {
+        let mut command = sandbox.stratus(&["package", "--json", "--provider", provider]);
+        command.env("HOME", home.path());
+        for name in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_PROFILE",
+            "AZURE_SUBSCRIPTION_ID",
+            "AZURE_CLIENT_ID",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "GOOGLE_CLOUD_PROJECT",
+            "OW_APIHOST",
+            "OW_AUTH",
+        ] {
+            command.env_remove(name);
+        }
+        let output = command.output().unwrap();
+        let answer: Value = serde_json::from_str(&common::stdout_of(&output)).unwrap();
+        assert!(
+            !answer["artifacts"].as_array().unwrap().is_empty(),
+            "{provider}: {answer}"
+        );
+    }
+}
+
+#[test]
 fn deploy_plan_converge_and_delete_on_the_local_provider() {
     let sandbox = Sandbox::example();
     sandbox

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use stratus::manifest::{self, LoadOptions};
 use stratus::model::Service;
-use stratus::package::{self, PackageRequest, Packaged};
+use stratus::package::Packaged;
 use stratus::providers::local::LocalProvider;
 use stratus::providers::{
     Action, InvokeRequest, LogQuery, Outcome, Plan, Provider, ResourceKind, Scope,
@@ -328,23 +328,16 @@ impl Fixture {
 async fn plan(target: &dyn Target, service: &Service) -> (Packaged, Plan) {
     let provider = target.provider();
     let scope = Scope::default();
-    let diagnostics = provider.check(service, &scope);
+    let diagnostics = provider.target().check(service, &scope);
     assert!(!diagnostics.has_errors(), "check: {diagnostics}");
-    let mut generated = BTreeMap::new();
-    for (name, function) in &service.functions {
-        generated.insert(
-            name.clone(),
-            provider.generated_files(service, function).unwrap(),
-        );
-    }
-    let packaged = package::package(&PackageRequest {
+    let request = stratus::providers::package_request(
+        provider.target(),
         service,
-        out_dir: service.root.join(".stratus"),
-        functions: None,
-        generated,
-        limits: provider.size_limits(),
-    })
+        &scope,
+        service.root.join(".stratus"),
+    )
     .unwrap();
+    let packaged = stratus::package::package(&request).unwrap();
     let plan = provider.plan(service, &packaged, &scope).await.unwrap();
     (packaged, plan)
 }

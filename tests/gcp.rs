@@ -366,13 +366,14 @@ async fn google_style_handlers_run_as_written() {
     .service;
     assert!(
         provider
+            .target()
             .generated_files(&service, &service.functions["first"])
             .unwrap()
             .is_empty(),
         "a plain entry point uses the user's own main.py"
     );
     // `other.greet` would need a generated main.py beside the user's own: refused up front.
-    let diagnostics = provider.check(&service, &Scope::default());
+    let diagnostics = provider.target().check(&service, &Scope::default());
     let text = diagnostics.to_string();
     assert!(
         diagnostics.has_errors() && text.contains("functions.second.handler"),

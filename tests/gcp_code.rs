@@ -66,6 +66,7 @@ async fn google_style_node_handlers_run_under_the_npm_functions_framework() {
     let service = load(dir.path());
     assert!(
         provider
+            .target()
             .generated_files(&service, &service.functions["native"])
             .unwrap()
             .is_empty(),

@@ -392,7 +392,7 @@ fn check_reports_every_problem_with_its_key() {
         ],
     );
     let provider = LocalProvider::with_state_dir(f.state.path());
-    let diagnostics = provider.check(&services, &Scope::default());
+    let diagnostics = provider.target().check(&services, &Scope::default());
     let found: Vec<_> = diagnostics
         .0
         .iter()
@@ -420,7 +420,7 @@ fn check_reports_every_problem_with_its_key() {
     let only_ok = Scope {
         functions: Some(vec!["ok".into()]),
     };
-    assert!(provider.check(&services, &only_ok).0.is_empty());
+    assert!(provider.target().check(&services, &only_ok).0.is_empty());
 }
 
 #[tokio::test]

@@ -361,7 +361,7 @@ async fn check_reports_every_unmappable_key() {
         .extra
         .insert("sequence".into(), json!([]));
     functions.get_mut("split").unwrap().memory_size = Some(64);
-    let diagnostics = provider.check(&project.service, &Scope::default());
+    let diagnostics = provider.target().check(&project.service, &Scope::default());
     let keys: Vec<_> = diagnostics
         .errors()
         .filter_map(|d| d.key.as_deref())
@@ -400,6 +400,7 @@ fn generated_entry_files_do_not_depend_on_the_function() {
     let service = &project.service;
     let files = |name: &str| {
         provider
+            .target()
             .generated_files(service, &service.functions[name])
             .unwrap()
     };

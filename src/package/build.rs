@@ -1,12 +1,13 @@
 //! Turning artifact plans into zips: select files with the patterns, add the provider's
 //! generated files, warn about secrets and limits, write, hash.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::deps::{self, ArtifactDeps};
 use super::patterns::Patterns;
 use super::plan::ArtifactPlan;
 use super::walk::{self, Tree};
@@ -35,6 +36,20 @@ pub fn build_all(request: &PackageRequest<'_>, plans: &[ArtifactPlan]) -> anyhow
     } else {
         Tree::default()
     };
+    let to_build: Vec<(String, Vec<String>)> = plans
+        .iter()
+        .filter_map(|plan| match plan {
+            ArtifactPlan::Build {
+                name, functions, ..
+            } => Some((name.clone(), functions.clone())),
+            ArtifactPlan::Prebuilt { .. } => None,
+        })
+        .collect();
+    // Dependencies are installed (or found in the cache) before any zip is written, so a
+    // failing pip or npm leaves the output directory as it was.
+    let mut prepared = deps::prepare(service, &to_build, &request.dependencies)?;
+    packaged.warnings.append(&mut prepared.warnings);
+    packaged.dependencies = std::mem::take(&mut prepared.builds);
     // Secret-looking file → (what it looks like, artifacts it went into).
     let mut secrets_found: BTreeMap<String, (&'static str, Vec<String>)> = BTreeMap::new();
     for plan in plans {
@@ -61,10 +76,22 @@ pub fn build_all(request: &PackageRequest<'_>, plans: &[ArtifactPlan]) -> anyhow
                 let patterns = Patterns::compile(service, patterns)
                     .map_err(|problem| Diagnostics(vec![problem]))?;
                 let file_name = format!("{name}.zip");
-                let generated = generated_for(request, functions, &file_name)?;
-                let entries = select(&tree, &patterns, &generated, service, &file_name)?;
+                let artifact_deps = prepared.artifacts.remove(name).unwrap_or_default();
+                let mut generated = generated_for(request, functions, &file_name)?;
+                for file in &artifact_deps.generated {
+                    generated.entry(file.path.clone()).or_insert(file);
+                }
+                let (entries, from_deps) = select(
+                    &tree,
+                    &patterns,
+                    &generated,
+                    &artifact_deps,
+                    service,
+                    &file_name,
+                )?;
                 for entry in &entries {
                     if let EntrySource::Disk(_) = entry.source
+                        && !from_deps.contains(&entry.name)
                         && let Some(kind) = secrets::looks_like_secret(&entry.name)
                     {
                         secrets_found
@@ -245,14 +272,17 @@ fn generated_for<'r>(
     Ok(by_path)
 }
 
-/// The sorted entries of one artifact: the tree's included files, then generated files over them.
+/// The sorted entries of one artifact: the tree's included files, the installed dependencies
+/// over them (a built `node_modules/` replaces the tree's), then generated files over both.
+/// Also answers which entries came from the dependencies.
 fn select<'a>(
     tree: &'a Tree,
     patterns: &Patterns,
     generated: &BTreeMap<String, &'a GeneratedFile>,
+    deps: &ArtifactDeps,
     service: &Service,
     artifact: &str,
-) -> anyhow::Result<Vec<ZipEntry<'a>>> {
+) -> anyhow::Result<(Vec<ZipEntry<'a>>, BTreeSet<String>)> {
     let problems: Vec<Diagnostic> = tree
         .problems
         .iter()
@@ -268,24 +298,55 @@ fn select<'a>(
     if !problems.is_empty() {
         return Err(Diagnostics(problems).into());
     }
-    let mut entries: Vec<ZipEntry<'a>> = tree
+    let mut by_name: BTreeMap<String, ZipEntry<'a>> = tree
         .files
         .iter()
-        .filter(|file| patterns.includes(&file.rel) && !generated.contains_key(&file.rel))
-        .map(|file| ZipEntry {
-            name: file.rel.clone(),
-            source: EntrySource::Disk(file.source.clone()),
-            size: file.size,
-            executable: file.executable,
+        .filter(|file| {
+            patterns.includes(&file.rel)
+                && !deps
+                    .replaced_prefixes
+                    .iter()
+                    .any(|prefix| file.rel.starts_with(prefix.as_str()))
+        })
+        .map(|file| {
+            let entry = ZipEntry {
+                name: file.rel.clone(),
+                source: EntrySource::Disk(file.source.clone()),
+                size: file.size,
+                executable: file.executable,
+            };
+            (file.rel.clone(), entry)
         })
         .collect();
-    entries.extend(generated.iter().map(|(path, file)| ZipEntry {
-        name: path.clone(),
-        source: EntrySource::Memory(&file.contents),
-        size: file.contents.len() as u64,
-        executable: file.executable,
-    }));
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut from_deps = BTreeSet::new();
+    for placement in &deps.placements {
+        let left_out = deps::excluded(&placement.filters, &placement.installed);
+        for file in &placement.installed.files {
+            if left_out.contains(&file.rel) {
+                continue;
+            }
+            let name = format!("{}{}", placement.prefix, file.rel);
+            from_deps.insert(name.clone());
+            let entry = ZipEntry {
+                name: name.clone(),
+                source: EntrySource::Disk(file.path.clone()),
+                size: file.size,
+                executable: file.executable,
+            };
+            by_name.insert(name, entry);
+        }
+    }
+    for (path, file) in generated {
+        from_deps.remove(path);
+        let entry = ZipEntry {
+            name: path.clone(),
+            source: EntrySource::Memory(&file.contents),
+            size: file.contents.len() as u64,
+            executable: file.executable,
+        };
+        by_name.insert(path.clone(), entry);
+    }
+    let entries: Vec<ZipEntry<'a>> = by_name.into_values().collect();
     if entries.is_empty() {
         let problem = Diagnostic::error(
             "package.patterns",
@@ -298,7 +359,7 @@ fn select<'a>(
         .help("include the handler's files, e.g. add \"handler.py\" or \"src/**\" after the `!` patterns");
         return Err(Diagnostics(vec![problem]).into());
     }
-    Ok(entries)
+    Ok((entries, from_deps))
 }
 
 /// Reports a prebuilt `package.artifact`: hash, sizes, entries; an error if it is missing.

@@ -7,11 +7,13 @@
 //!
 //! Map: `plan` decides which artifacts a request needs (service-wide, individually, prebuilt);
 //! [`walk`] lists the service tree once; [`patterns`] selects files per artifact; `build`
-//! assembles each artifact (generated files, [`secrets`] and `limits` warnings); [`writer`]
+//! assembles each artifact (generated files, [`deps`] installed for the target, [`secrets`] and
+//! `limits` warnings); [`writer`]
 //! writes the deterministic zip in parallel; [`extract`] unpacks one safely. User-facing docs:
 //! `docs/packaging.md`.
 
 mod build;
+pub mod deps;
 mod extract;
 mod limits;
 pub mod patterns;
@@ -66,6 +68,8 @@ pub struct PackageRequest<'a> {
     pub generated: std::collections::BTreeMap<String, Vec<GeneratedFile>>,
     /// The target's limits, for warnings.
     pub limits: Option<SizeLimits>,
+    /// How functions get their dependencies installed (none when empty).
+    pub dependencies: deps::DependencyOptions,
 }
 
 /// One zip.
@@ -94,6 +98,8 @@ pub struct Packaged {
     pub artifacts: Vec<Artifact>,
     /// Things worth knowing (files that look like secrets, size limits near).
     pub warnings: Vec<Diagnostic>,
+    /// Dependency sets installed or taken from the cache.
+    pub dependencies: Vec<deps::DependencyBuild>,
 }
 
 impl Packaged {

@@ -29,7 +29,8 @@ use serde::Serialize;
 
 use crate::diagnostic::Diagnostics;
 use crate::model::{Function, ProviderKind, Service};
-use crate::package::{GeneratedFile, Packaged, SizeLimits};
+use crate::package::deps::{Arch, DependencyOptions, DependencyTarget, Platform};
+use crate::package::{GeneratedFile, PackageRequest, Packaged, SizeLimits};
 pub use plan::{Action, Change, FieldChange, Fields, Plan, ResourceKind, diff_fields};
 
 /// How many functions are planned or applied at once, for every provider.
@@ -264,9 +265,10 @@ pub struct Removed {
     pub name: String,
 }
 
-/// One deploy target. See the module documentation for the order of calls.
-#[async_trait]
-pub trait Provider: Send + Sync {
+/// What a target asks of a package, known without credentials or network: the model checks,
+/// the files it generates, how dependencies reach it, its size limits. `stratus package` needs
+/// only this ([`target_for`]); every [`Provider`] hands out its own ([`Provider::target`]).
+pub trait Target: Send + Sync {
     /// `local`, `aws`, `azure`, `google`, `openwhisk`.
     fn kind(&self) -> ProviderKind;
 
@@ -289,6 +291,25 @@ pub trait Provider: Send + Sync {
     /// The target's package size limits, for early warnings.
     fn size_limits(&self) -> Option<SizeLimits> {
         None
+    }
+
+    /// How `function`'s Python / Node.js dependencies reach its platform. By default they are
+    /// vendored at the package root for Linux on the function's architecture (what runs a zip
+    /// as it is: Lambda, OpenWhisk).
+    fn dependencies(&self, service: &Service, function: &Function) -> DependencyTarget {
+        DependencyTarget::vendor(Platform::Linux(architecture(service, function)))
+    }
+}
+
+/// One deploy target's live side. See the module documentation for the order of calls.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The packaging rules of this target.
+    fn target(&self) -> &dyn Target;
+
+    /// `local`, `aws`, `azure`, `google`, `openwhisk`.
+    fn kind(&self) -> ProviderKind {
+        self.target().kind()
     }
 
     /// Diffs the desired service (with its packaged artifacts) against what is live.
@@ -325,6 +346,46 @@ pub trait Provider: Send + Sync {
     async fn remove(&self, service: &Service) -> anyhow::Result<Vec<Removed>>;
 }
 
+/// The architecture `function` runs on: its own `architecture`, else the provider's, else x86_64.
+pub fn architecture(service: &Service, function: &Function) -> Arch {
+    Arch::parse(
+        function
+            .extra
+            .get("architecture")
+            .and_then(|value| value.as_str())
+            .or(service.provider.architecture.as_deref()),
+    )
+}
+
+/// What to package for `target`: the functions in `scope` with the files it generates, its
+/// size limits and how it wants dependencies; artifacts go to `out_dir`.
+pub fn package_request<'a>(
+    target: &dyn Target,
+    service: &'a Service,
+    scope: &Scope,
+    out_dir: std::path::PathBuf,
+) -> anyhow::Result<PackageRequest<'a>> {
+    let mut generated = BTreeMap::new();
+    let mut targets = BTreeMap::new();
+    for (name, function) in &service.functions {
+        if scope.includes(name) {
+            generated.insert(name.clone(), target.generated_files(service, function)?);
+            targets.insert(name.clone(), target.dependencies(service, function));
+        }
+    }
+    Ok(PackageRequest {
+        service,
+        out_dir,
+        functions: scope.functions.clone(),
+        generated,
+        limits: target.size_limits(),
+        dependencies: DependencyOptions {
+            targets,
+            ..DependencyOptions::default()
+        },
+    })
+}
+
 /// Settings from the command line that providers may need.
 #[derive(Debug, Clone, Default)]
 pub struct TargetOptions {
@@ -332,22 +393,43 @@ pub struct TargetOptions {
     pub provider_override: Option<String>,
 }
 
-/// The provider a command runs against: `--provider`, else `provider.name`.
-pub fn select(service: &Service, options: &TargetOptions) -> anyhow::Result<Box<dyn Provider>> {
-    let kind = options
+/// The kind of target a command runs against: `--provider`, else `provider.name`.
+fn chosen_kind(service: &Service, options: &TargetOptions) -> ProviderKind {
+    options
         .provider_override
         .as_deref()
         .map(ProviderKind::parse)
-        .unwrap_or_else(|| service.provider.name.clone());
-    match kind {
+        .unwrap_or_else(|| service.provider.name.clone())
+}
+
+/// The packaging rules of the target a command runs against, without credentials or network.
+pub fn target_for(service: &Service, options: &TargetOptions) -> anyhow::Result<Box<dyn Target>> {
+    match chosen_kind(service, options) {
+        ProviderKind::Local => Ok(Box::new(local::LocalTarget)),
+        ProviderKind::Openwhisk => Ok(Box::new(openwhisk::OpenWhiskTarget)),
+        ProviderKind::Aws => Ok(Box::new(aws::AwsTarget)),
+        ProviderKind::Azure => Ok(Box::new(azure::AzureTarget)),
+        ProviderKind::Google => Ok(Box::new(gcp::GcpTarget)),
+        ProviderKind::Other(name) => Err(unknown_provider(&name)),
+    }
+}
+
+/// The error for a provider name stratus does not deploy to.
+fn unknown_provider(name: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "stratus cannot deploy to provider `{name}`; it deploys to aws, azure, google, \
+         openwhisk and local (retarget with `--provider local`)"
+    )
+}
+
+/// The provider a command runs against: `--provider`, else `provider.name`.
+pub fn select(service: &Service, options: &TargetOptions) -> anyhow::Result<Box<dyn Provider>> {
+    match chosen_kind(service, options) {
         ProviderKind::Local => Ok(Box::new(local::LocalProvider::from_env()?)),
         ProviderKind::Openwhisk => Ok(Box::new(openwhisk::OpenWhiskProvider::from_env(service)?)),
         ProviderKind::Aws => Ok(Box::new(aws::AwsProvider::from_env())),
         ProviderKind::Azure => Ok(Box::new(azure::AzureProvider::from_env(service)?)),
         ProviderKind::Google => Ok(Box::new(gcp::GcpProvider::from_env(service)?)),
-        ProviderKind::Other(name) => anyhow::bail!(
-            "stratus cannot deploy to provider `{name}`; it deploys to aws, azure, google, \
-             openwhisk and local (retarget with `--provider local`)"
-        ),
+        ProviderKind::Other(name) => Err(unknown_provider(&name)),
     }
 }

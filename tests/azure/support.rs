@@ -86,23 +86,16 @@ pub async fn plan(
 ) -> (stratus::package::Packaged, stratus::providers::Plan) {
     use stratus::providers::{Provider, Scope};
     let scope = Scope::default();
-    let diagnostics = provider.check(service, &scope);
+    let diagnostics = provider.target().check(service, &scope);
     assert!(!diagnostics.has_errors(), "check: {diagnostics}");
-    let mut generated = std::collections::BTreeMap::new();
-    for (name, function) in &service.functions {
-        generated.insert(
-            name.clone(),
-            provider.generated_files(service, function).unwrap(),
-        );
-    }
-    let packaged = stratus::package::package(&stratus::package::PackageRequest {
+    let request = stratus::providers::package_request(
+        provider.target(),
         service,
-        out_dir: service.root.join(".stratus"),
-        functions: None,
-        generated,
-        limits: provider.size_limits(),
-    })
+        &scope,
+        service.root.join(".stratus"),
+    )
     .unwrap();
+    let packaged = stratus::package::package(&request).unwrap();
     let plan = provider.plan(service, &packaged, &scope).await.unwrap();
     (packaged, plan)
 }

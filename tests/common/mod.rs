@@ -14,6 +14,7 @@ use tempfile::TempDir;
 pub struct Sandbox {
     dir: TempDir,
     state: TempDir,
+    cache: TempDir,
 }
 
 impl Sandbox {
@@ -47,6 +48,7 @@ impl Sandbox {
         Sandbox {
             dir: tempfile::tempdir().unwrap(),
             state: tempfile::tempdir().unwrap(),
+            cache: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -67,13 +69,20 @@ impl Sandbox {
         fs::read_to_string(self.path(relative)).unwrap()
     }
 
-    /// `stratus ARGS` in the service directory, hermetic: no colour, its own state directory.
+    /// The sandbox's own dependency cache directory (`STRATUS_CACHE_DIR`).
+    pub fn cache_dir(&self) -> &Path {
+        self.cache.path()
+    }
+
+    /// `stratus ARGS` in the service directory, hermetic: no colour, its own state and
+    /// dependency cache directories.
     pub fn stratus(&self, args: &[&str]) -> Command {
         let mut command = Command::cargo_bin("stratus").unwrap();
         command
             .args(args)
             .current_dir(self.dir.path())
             .env("STRATUS_STATE_DIR", self.state.path())
+            .env("STRATUS_CACHE_DIR", self.cache.path())
             .env("NO_COLOR", "1")
             .env_remove("GREETING")
             .env_remove("CI");
@@ -95,6 +104,7 @@ impl Sandbox {
             .args(["--provider", "local"])
             .current_dir(self.dir.path())
             .env("STRATUS_STATE_DIR", self.state.path())
+            .env("STRATUS_CACHE_DIR", self.cache.path())
             .env("NO_COLOR", "1")
             .env_remove("GREETING");
         command

@@ -2,13 +2,11 @@
 //! provider (check, generated files, package, plan, apply) and invoking one function.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value as Json;
 use stratus::manifest::{self, LoadOptions};
 use stratus::model::Service;
-use stratus::package::{self, PackageRequest};
 use stratus::providers::gcp::GcpProvider;
 use stratus::providers::{Applied, ApplyError, Invocation, InvokeRequest, Plan, Provider, Scope};
 
@@ -28,23 +26,16 @@ pub async fn try_deploy(
     service: &Service,
 ) -> (Plan, Result<Applied, ApplyError>) {
     let scope = Scope::default();
-    let diagnostics = provider.check(service, &scope);
+    let diagnostics = provider.target().check(service, &scope);
     assert!(!diagnostics.has_errors(), "{diagnostics}");
-    let mut generated = BTreeMap::new();
-    for (name, function) in &service.functions {
-        generated.insert(
-            name.clone(),
-            provider.generated_files(service, function).unwrap(),
-        );
-    }
-    let packaged = package::package(&PackageRequest {
+    let request = stratus::providers::package_request(
+        provider.target(),
         service,
-        out_dir: service.root.join(".stratus"),
-        functions: None,
-        generated,
-        limits: provider.size_limits(),
-    })
+        &scope,
+        service.root.join(".stratus"),
+    )
     .unwrap();
+    let packaged = stratus::package::package(&request).unwrap();
     let plan = provider.plan(service, &packaged, &scope).await.unwrap();
     let applied = provider.apply(service, &packaged, &plan).await;
     (plan, applied)

@@ -104,5 +104,6 @@ pub fn package(service: &Service, out_dir: &Path) -> Packaged {
             functions: service.functions.keys().cloned().collect(),
         }],
         warnings: Vec::new(),
+        dependencies: Vec::new(),
     }
 }

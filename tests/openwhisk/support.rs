@@ -154,6 +154,7 @@ pub fn package(project: &Project, provider: &OpenWhiskProvider) -> Packaged {
     let mut artifacts = Vec::new();
     for function in project.service.functions.values() {
         let generated = provider
+            .target()
             .generated_files(&project.service, function)
             .unwrap();
         if generated.is_empty() {
@@ -206,6 +207,7 @@ pub fn package(project: &Project, provider: &OpenWhiskProvider) -> Packaged {
     Packaged {
         artifacts,
         warnings: Vec::new(),
+        dependencies: Vec::new(),
     }
 }
 
@@ -238,7 +240,7 @@ pub async fn deploy(
     provider: &OpenWhiskProvider,
     project: &Project,
 ) -> (Plan, stratus::providers::Applied) {
-    let diagnostics = provider.check(&project.service, &Scope::default());
+    let diagnostics = provider.target().check(&project.service, &Scope::default());
     assert!(!diagnostics.has_errors(), "{diagnostics}");
     let packaged = package(project, provider);
     let plan = provider

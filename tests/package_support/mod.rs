@@ -80,6 +80,7 @@ pub fn request(service: &Service) -> PackageRequest<'_> {
         functions: None,
         generated: BTreeMap::new(),
         limits: None,
+        dependencies: Default::default(),
     }
 }
 

@@ -134,5 +134,6 @@ pub fn package(dir: &Path, service: &Service, version: &str) -> Packaged {
     Packaged {
         artifacts,
         warnings: vec![],
+        dependencies: vec![],
     }
 }

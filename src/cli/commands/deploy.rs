@@ -21,9 +21,10 @@ async fn prepare(session: &Session, functions: &[String]) -> anyhow::Result<Prep
     let loaded = session.load()?;
     let service = loaded.service;
     let scope = scope_for(&service, functions)?;
+    // The manifest is checked before credentials are looked for: its problems come first.
+    session.check(session.target(&service)?.as_ref(), &service, &scope)?;
     let provider = session.provider(&service)?;
-    session.check(provider.as_ref(), &service, &scope)?;
-    let packaged = session.package_for(provider.as_ref(), &service, &scope, None)?;
+    let packaged = session.package_for(provider.target(), &service, &scope, None)?;
     let spinner = session.out.spinner("Reading what is deployed");
     let plan = provider.plan(&service, &packaged, &scope).await;
     if let Some(spinner) = spinner {

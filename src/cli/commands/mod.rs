@@ -14,6 +14,7 @@ mod serve;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -21,8 +22,9 @@ use super::output::Output;
 use super::{Cli, Command, GlobalArgs};
 use crate::manifest::{self, LoadOptions, Loaded};
 use crate::model::Service;
-use crate::package::{PackageRequest, Packaged};
-use crate::providers::{self, Provider, Scope, TargetOptions};
+use crate::package::Packaged;
+use crate::package::deps::Progress;
+use crate::providers::{self, Provider, Scope, Target, TargetOptions};
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -94,14 +96,24 @@ impl Session {
         )
     }
 
-    /// Runs the provider's model check; errors stop the command (exit 2), warnings print.
+    /// The packaging rules of the target this command runs against (no credentials needed).
+    pub fn target(&self, service: &Service) -> anyhow::Result<Box<dyn Target>> {
+        providers::target_for(
+            service,
+            &TargetOptions {
+                provider_override: self.global.provider.clone(),
+            },
+        )
+    }
+
+    /// Runs the target's model check; errors stop the command (exit 2), warnings print.
     pub fn check(
         &self,
-        provider: &dyn Provider,
+        target: &dyn Target,
         service: &Service,
         scope: &Scope,
     ) -> anyhow::Result<()> {
-        let mut diagnostics = provider.check(service, scope);
+        let mut diagnostics = target.check(service, scope);
         for diagnostic in &mut diagnostics.0 {
             if diagnostic.location.is_none()
                 && let Some(key) = &diagnostic.key
@@ -116,28 +128,36 @@ impl Session {
         Ok(())
     }
 
-    /// Packages `service` for `provider` into `out_dir` (default `.stratus/`).
+    /// Packages `service` for `target` into `out_dir` (default `.stratus/`), installing
+    /// dependencies with a spinner saying what pip or npm is doing.
     pub fn package_for(
         &self,
-        provider: &dyn Provider,
+        target: &dyn Target,
         service: &Service,
         scope: &Scope,
         out_dir: Option<PathBuf>,
     ) -> anyhow::Result<Packaged> {
-        let mut generated = BTreeMap::new();
-        for (name, function) in &service.functions {
-            if scope.includes(name) {
-                generated.insert(name.clone(), provider.generated_files(service, function)?);
-            }
+        let out_dir = out_dir.unwrap_or_else(|| service.root.join(".stratus"));
+        let mut request = providers::package_request(target, service, scope, out_dir)?;
+        // With -v pip's and npm's own output goes to stderr, which a spinner would garble.
+        let spinner = if self.global.verbose > 0 {
+            None
+        } else {
+            self.out.spinner("Packaging")
+        };
+        request.dependencies.verbose = self.global.verbose > 0;
+        if let Some(spinner) = &spinner {
+            let spinner = spinner.clone();
+            request.dependencies.progress = Some(Progress(Arc::new(move |message: &str| {
+                spinner.set_message(message.to_string());
+            })));
+        } else if self.global.verbose > 0 {
+            let out = self.out.clone();
+            request.dependencies.progress = Some(Progress(Arc::new(move |message: &str| {
+                out.status(message);
+            })));
         }
-        let spinner = self.out.spinner("Packaging");
-        let packaged = crate::package::package(&PackageRequest {
-            service,
-            out_dir: out_dir.unwrap_or_else(|| service.root.join(".stratus")),
-            functions: scope.functions.clone(),
-            generated,
-            limits: provider.size_limits(),
-        });
+        let packaged = crate::package::package(&request);
         if let Some(spinner) = spinner {
             spinner.finish_and_clear();
         }

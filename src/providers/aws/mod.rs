@@ -28,7 +28,7 @@ use tokio::sync::OnceCell;
 use self::config::{CallLog, Clients};
 use super::{
     Applied, ApplyError, Invocation, InvokeRequest, LogQuery, LogRecord, Plan, Provider, Removed,
-    Scope, ServiceInfo,
+    Scope, ServiceInfo, Target,
 };
 use crate::diagnostic::Diagnostics;
 use crate::model::{ProviderKind, Service};
@@ -106,8 +106,12 @@ where
     }
 }
 
-#[async_trait]
-impl Provider for AwsProvider {
+/// AWS Lambda's packaging rules (checks, generated files, dependencies, limits): known without
+/// credentials or network, so `stratus package` works anywhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AwsTarget;
+
+impl Target for AwsTarget {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Aws
     }
@@ -118,6 +122,13 @@ impl Provider for AwsProvider {
 
     fn size_limits(&self) -> Option<SizeLimits> {
         Some(SIZE_LIMITS)
+    }
+}
+
+#[async_trait]
+impl Provider for AwsProvider {
+    fn target(&self) -> &dyn Target {
+        &AwsTarget
     }
 
     async fn plan(

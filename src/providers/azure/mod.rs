@@ -38,11 +38,12 @@ use self::config::AzureConfig;
 use self::credential::{Credential, Method};
 use super::{
     Applied, ApplyError, FunctionInfo, Invocation, InvokeRequest, LogQuery, LogRecord, Outcome,
-    Plan, Provider, Removed, ResourceKind, Scope, ServiceInfo,
+    Plan, Provider, Removed, ResourceKind, Scope, ServiceInfo, Target,
 };
 use crate::diagnostic::Diagnostics;
 use crate::http::{self, HttpClient, HttpConfig, Idempotency, register_secret};
 use crate::model::{Function, ProviderKind, Service};
+use crate::package::deps::{DependencyTarget, Platform};
 use crate::package::{GeneratedFile, Packaged, SizeLimits};
 
 /// Deploys to one subscription.
@@ -114,8 +115,12 @@ impl AzureProvider {
     }
 }
 
-#[async_trait]
-impl Provider for AzureProvider {
+/// Azure Functions's packaging rules (checks, generated files, dependencies, limits): known without
+/// credentials or network, so `stratus package` works anywhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AzureTarget;
+
+impl Target for AzureTarget {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Azure
     }
@@ -132,6 +137,15 @@ impl Provider for AzureProvider {
         Ok(bindings::shim_files(service, function))
     }
 
+    fn dependencies(&self, service: &Service, function: &Function) -> DependencyTarget {
+        // The Python worker adds .python_packages/lib/site-packages to sys.path; Node finds
+        // node_modules beside package.json. Flex Consumption runs Linux.
+        DependencyTarget::Vendor {
+            platform: Platform::Linux(super::architecture(service, function)),
+            python_dir: ".python_packages/lib/site-packages".to_string(),
+        }
+    }
+
     fn size_limits(&self) -> Option<SizeLimits> {
         // One-deploy takes the zip in one request body: warn from 100 MB zipped; Flex
         // Consumption instances give an app 1.5 GB of package space unzipped.
@@ -139,6 +153,13 @@ impl Provider for AzureProvider {
             zipped: 100 * 1024 * 1024,
             unzipped: 1536 * 1024 * 1024,
         })
+    }
+}
+
+#[async_trait]
+impl Provider for AzureProvider {
+    fn target(&self) -> &dyn Target {
+        &AzureTarget
     }
 
     async fn plan(

@@ -25,11 +25,12 @@ use self::client::GcfClient;
 use self::config::GcpConfig;
 use super::{
     Applied, ApplyError, FunctionInfo, Invocation, InvokeRequest, LogQuery, LogRecord, Outcome,
-    Plan, Provider, Removed, ResourceKind, Scope, ServiceInfo,
+    Plan, Provider, Removed, ResourceKind, Scope, ServiceInfo, Target,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::http::{self, HttpConfig, Idempotency, PollConfig};
 use crate::model::{Event, Function, Language, ProviderKind, Service};
+use crate::package::deps::DependencyTarget;
 use crate::package::{GeneratedFile, Packaged, SizeLimits};
 
 /// Deploys to one project and region.
@@ -187,8 +188,12 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
     diagnostics
 }
 
-#[async_trait]
-impl Provider for GcpProvider {
+/// Google Cloud Functions's packaging rules (checks, generated files, dependencies, limits): known without
+/// credentials or network, so `stratus package` works anywhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GcpTarget;
+
+impl Target for GcpTarget {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Google
     }
@@ -214,12 +219,25 @@ impl Provider for GcpProvider {
         }
     }
 
+    fn dependencies(&self, _: &Service, _: &Function) -> DependencyTarget {
+        // Google's build installs requirements.txt / package.json itself (buildpacks), for
+        // exactly the runtime it runs: stratus only makes sure the file is at the root.
+        DependencyTarget::Remote
+    }
+
     fn size_limits(&self) -> Option<SizeLimits> {
         // Source uploads of 2nd gen functions: 100 MB zipped, 500 MB unzipped.
         Some(SizeLimits {
             zipped: 100 * 1024 * 1024,
             unzipped: 500 * 1024 * 1024,
         })
+    }
+}
+
+#[async_trait]
+impl Provider for GcpProvider {
+    fn target(&self) -> &dyn Target {
+        &GcpTarget
     }
 
     async fn plan(

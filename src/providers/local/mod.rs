@@ -20,7 +20,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 
 use super::*;
+use crate::model::Function;
 use crate::package::Packaged;
+use crate::package::deps::{DependencyTarget, Platform};
 use logs::LogStore;
 use runner::RunSpec;
 use state::StageDir;
@@ -216,14 +218,30 @@ async fn run_request(spec: RunSpec, request: &InvokeRequest) -> anyhow::Result<I
     runner::run(spec, &request.payload, request.with_logs).await
 }
 
-#[async_trait]
-impl Provider for LocalProvider {
+/// the local provider's packaging rules (checks, generated files, dependencies, limits): known without
+/// credentials or network, so `stratus package` works anywhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalTarget;
+
+impl Target for LocalTarget {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Local
     }
 
     fn check(&self, service: &Service, scope: &Scope) -> Diagnostics {
         check::check(service, scope)
+    }
+
+    fn dependencies(&self, _: &Service, _: &Function) -> DependencyTarget {
+        // Handlers run with this machine's python3 and node: build for them.
+        DependencyTarget::vendor(Platform::Host)
+    }
+}
+
+#[async_trait]
+impl Provider for LocalProvider {
+    fn target(&self) -> &dyn Target {
+        &LocalTarget
     }
 
     async fn plan(

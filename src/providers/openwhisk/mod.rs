@@ -31,7 +31,7 @@ use self::client::{Collection, OwClient};
 use self::config::OpenWhiskConfig;
 use super::{
     Applied, ApplyError, FunctionInfo, Invocation, InvokeRequest, LogQuery, LogRecord, Outcome,
-    Plan, Provider, Removed, ResourceKind, Scope, ServiceInfo,
+    Plan, Provider, Removed, ResourceKind, Scope, ServiceInfo, Target,
 };
 use crate::diagnostic::Diagnostics;
 use crate::http::HttpConfig;
@@ -67,8 +67,12 @@ impl OpenWhiskProvider {
     }
 }
 
-#[async_trait]
-impl Provider for OpenWhiskProvider {
+/// OpenWhisk's packaging rules (checks, generated files, dependencies, limits): known without
+/// credentials or network, so `stratus package` works anywhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenWhiskTarget;
+
+impl Target for OpenWhiskTarget {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Openwhisk
     }
@@ -94,6 +98,13 @@ impl Provider for OpenWhiskProvider {
             zipped: 36 * 1024 * 1024,
             unzipped: 512 * 1024 * 1024,
         })
+    }
+}
+
+#[async_trait]
+impl Provider for OpenWhiskProvider {
+    fn target(&self) -> &dyn Target {
+        &OpenWhiskTarget
     }
 
     async fn plan(
