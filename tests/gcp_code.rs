@@ -14,7 +14,7 @@ use std::path::Path;
 
 use fakes::gcp::FakeGcp;
 use serde_json::{Value as Json, json};
-use stratus::providers::{Outcome, Provider};
+use stratus::providers::{Action, Outcome, Provider};
 use support::{call, deploy, invoke, load};
 
 fn write(dir: &Path, files: &[(&str, &str)]) {
@@ -246,4 +246,145 @@ async fn invoke_with_log_returns_the_lines_of_that_call_only() {
 
     let python = call(&provider, &service, "talk", json!({"name": "Py"}), true).await;
     assert_eq!(python.logs, ["python says Py"], "{python:?}");
+}
+
+#[tokio::test]
+async fn the_remote_build_installs_declared_dependencies() {
+    let fake = FakeGcp::start().await;
+    let provider = fake.provider();
+
+    // Python: requirements.txt at the root, installed by the build, importable at run time.
+    let py = tempfile::tempdir().unwrap();
+    write(
+        py.path(),
+        &[
+            (
+                "serverless.yml",
+                "service: pydeps\nprovider:\n  name: google\n  project: stratus-test\n  runtime: python312\n\
+                 functions:\n  version:\n    handler: version\n    events:\n      - http: path\n",
+            ),
+            (
+                "main.py",
+                "import six\n\ndef version(request):\n    return 'six ' + six.__version__\n",
+            ),
+            ("requirements.txt", "six==1.16.0\n"),
+        ],
+    );
+    let service = load(py.path());
+    deploy(&provider, &service).await;
+    let answer = invoke(&provider, &service, "version", json!({})).await;
+    assert_eq!(answer.payload, "six 1.16.0", "{answer:?}");
+    let zip = std::fs::read(py.path().join(".stratus/pydeps.zip")).unwrap();
+    let names = zip_names(&zip);
+    assert!(
+        names.contains(&"requirements.txt".to_string())
+            && !names.iter().any(|n| n.starts_with("six")),
+        "the zip carries requirements.txt, not the installed package: {names:?}"
+    );
+
+    // Node.js (an AWS-style handler through the shim): package.json's dependencies, installed
+    // by the build with `npm install --omit=dev`.
+    let node = tempfile::tempdir().unwrap();
+    write(
+        node.path(),
+        &[
+            (
+                "serverless.yml",
+                "service: nodedeps\nprovider:\n  name: aws\n  runtime: nodejs20.x\n\
+                 functions:\n  check:\n    handler: handler.check\n",
+            ),
+            (
+                "package.json",
+                r#"{"name": "nodedeps", "private": true, "dependencies": {"is-number": "7.0.0"}}"#,
+            ),
+            (
+                "handler.js",
+                "const isNumber = require('is-number');\n\
+                 exports.check = async (event) => ({ value: event.value, number: isNumber(event.value),\n\
+                   version: require('is-number/package.json').version });\n",
+            ),
+        ],
+    );
+    let service = load(node.path());
+    deploy(&provider, &service).await;
+    let answer = invoke(&provider, &service, "check", json!({"value": "42"})).await;
+    let body: Json = serde_json::from_str(&answer.payload).unwrap_or(Json::Null);
+    assert_eq!(
+        body,
+        json!({"value": "42", "number": true, "version": "7.0.0"}),
+        "{answer:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_install_fails_the_deploy_with_the_installer_message() {
+    let fake = FakeGcp::start().await;
+    let provider = fake.provider();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "serverless.yml",
+                "service: broken\nprovider:\n  name: google\n  project: stratus-test\n  runtime: python312\n\
+                 functions:\n  hello:\n    handler: hello\n    events:\n      - http: path\n",
+            ),
+            ("main.py", "def hello(request):\n    return 'hi'\n"),
+            // Not a valid requirement: pip refuses it without looking anything up.
+            ("requirements.txt", "six===[not a version\n"),
+        ],
+    );
+    let service = load(dir.path());
+    let (_, applied) = support::try_deploy(&provider, &service).await;
+    let error = applied.unwrap_err().to_string();
+    assert!(
+        error.contains("Build failed") && error.contains("pip"),
+        "{error}"
+    );
+    assert!(
+        error.contains("six===[not a version"),
+        "pip's own words: {error}"
+    );
+    assert_eq!(
+        fake.function("broken-dev-hello").unwrap()["state"],
+        "FAILED"
+    );
+
+    // The failed function runs none of that code: deploying the same source builds it again
+    // (and fails again), and with the requirement fixed it serves.
+    let (retry, applied) = support::try_deploy(&provider, &service).await;
+    assert_eq!(retry.changes[0].action, Action::Update, "{retry:#?}");
+    assert!(
+        retry.changes[0].fields.iter().any(|f| f.field == "code"),
+        "{retry:#?}"
+    );
+    assert!(applied.is_err());
+    write(dir.path(), &[("requirements.txt", "six==1.16.0\n")]);
+    let service = load(dir.path());
+    let plan = deploy(&provider, &service).await;
+    let change = &plan.changes[0];
+    assert_eq!(change.action, Action::Update, "{plan:#?}");
+    assert!(change.fields.iter().any(|f| f.field == "code"), "{plan:#?}");
+    assert_eq!(
+        fake.function("broken-dev-hello").unwrap()["state"],
+        "ACTIVE"
+    );
+    let answer = invoke(&provider, &service, "hello", json!({})).await;
+    assert_eq!(answer.payload, "hi");
+    let again = deploy(&provider, &service).await;
+    assert!(!again.has_changes(), "{again:#?}");
+}
+
+fn zip_names(zip: &[u8]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.zip");
+    std::fs::write(&path, zip).unwrap();
+    let out = dir.path().join("x");
+    stratus::package::extract(&path, &out).unwrap();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&out).unwrap() {
+        names.push(entry.unwrap().file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    names
 }

@@ -305,9 +305,14 @@ pub fn live_fields(live: &Json, desired: &Fields) -> Fields {
             fields.insert(key.to_string(), (value, false));
         }
     };
+    // A function whose last build failed (state FAILED) runs none of the labelled code: its
+    // code counts as missing, so the next deploy uploads and builds it again.
+    let failed = text("/state").as_deref() == Some("FAILED");
     put(
         "code",
-        text(&format!("/labels/{CODE_LABEL}")).and_then(|l| code_from_label(&l)),
+        text(&format!("/labels/{CODE_LABEL}"))
+            .and_then(|l| code_from_label(&l))
+            .filter(|_| !failed),
     );
     put("runtime", text("/buildConfig/runtime"));
     put(
