@@ -431,3 +431,139 @@ async fn the_metadata_server_is_the_last_resort() {
     let answer = invoke(&provider, &service, "hello", json!({"name": "Meta"})).await;
     assert!(answer.payload.contains("Hello, Meta!"), "{answer:?}");
 }
+
+const EVENTS: &str = r#"
+service: events
+provider:
+  name: google
+  project: stratus-test
+  runtime: python312
+functions:
+  onmessage:
+    handler: on_message
+    events:
+      - event:
+          eventType: providers/cloud.pubsub/eventTypes/topic.publish
+          resource: projects/*/topics/TOPIC
+  onupload:
+    handler: on_upload
+    events:
+      - event:
+          eventType: google.storage.object.finalize
+          resource: projects/_/buckets/uploads
+"#;
+
+const BAD_EVENTS: &str = r#"
+service: events
+provider:
+  name: google
+  runtime: python312
+functions:
+  a:
+    handler: a
+    events:
+      - event:
+          eventType: google.firestore.document.write
+          resource: x
+  b:
+    handler: b
+    events:
+      - event:
+          eventType: google.pubsub.topic.publish
+          resource: goog-topic
+  c:
+    handler: c
+    events:
+      - http: path
+      - event:
+          eventType: google.pubsub.topic.publish
+          resource: t-1
+"#;
+
+#[tokio::test]
+async fn pubsub_and_storage_events_become_event_triggers() {
+    let fake = FakeGcp::start().await;
+    let provider = fake.provider();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.py"),
+        "def on_message(event):\n    print(event)\n\ndef on_upload(event):\n    print(event)\n",
+    )
+    .unwrap();
+    let write = |topic: &str| {
+        std::fs::write(
+            dir.path().join("serverless.yml"),
+            EVENTS.replace("TOPIC", topic),
+        )
+        .unwrap();
+    };
+    write("orders");
+    let service = support::load(dir.path());
+    let plan = deploy(&provider, &service).await;
+    assert_eq!(plan.changes.len(), 2, "{plan:#?}");
+    let message = fake.function("events-dev-onmessage").unwrap();
+    assert_eq!(
+        message["eventTrigger"]["eventType"],
+        "google.cloud.pubsub.topic.v1.messagePublished"
+    );
+    assert_eq!(
+        message["eventTrigger"]["pubsubTopic"],
+        "projects/stratus-test/topics/orders"
+    );
+    let upload = fake.function("events-dev-onupload").unwrap();
+    assert_eq!(
+        upload["eventTrigger"]["eventType"],
+        "google.cloud.storage.object.v1.finalized"
+    );
+    assert_eq!(
+        upload["eventTrigger"]["eventFilters"],
+        json!([{"attribute": "bucket", "value": "uploads"}])
+    );
+    assert!(
+        !provider.info(&service).await.unwrap().functions.is_empty(),
+        "info lists event functions"
+    );
+
+    // Unchanged: nothing written. A new topic: only the trigger is updated.
+    let writes = fake.writes();
+    let again = deploy(&provider, &service).await;
+    assert!(!again.has_changes(), "{again:#?}");
+    assert_eq!(fake.writes(), writes);
+    write("invoices");
+    let service = support::load(dir.path());
+    let moved = deploy(&provider, &service).await;
+    let change = moved
+        .changes
+        .iter()
+        .find(|c| c.name == "onmessage")
+        .unwrap();
+    assert_eq!(change.action, Action::Update);
+    let fields: Vec<&str> = change.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["event.resource"], "{moved:#?}");
+    assert!(
+        fake.state()
+            .requests
+            .iter()
+            .any(|r| r.contains("/functions/events-dev-onmessage?updateMask=eventTrigger")),
+        "the update names only eventTrigger"
+    );
+    assert_eq!(
+        fake.function("events-dev-onmessage").unwrap()["eventTrigger"]["pubsubTopic"],
+        "projects/stratus-test/topics/invoices"
+    );
+
+    // Unsupported types, bad resources and two triggers on one function are refused up front.
+    std::fs::write(dir.path().join("serverless.yml"), BAD_EVENTS).unwrap();
+    let bad = support::load(dir.path());
+    let text = provider.target().check(&bad, &Scope::default()).to_string();
+    for want in [
+        "functions.a.events.0",
+        "not supported on Cloud Functions",
+        "functions.b.events.0",
+        "not a valid Pub/Sub topic",
+        "functions.c.events.1",
+        "one trigger",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+}

@@ -110,7 +110,84 @@ const MASKABLE: &[&str] = &[
     "serviceConfig.serviceAccountEmail",
     "serviceConfig.minInstanceCount",
     "serviceConfig.maxInstanceCount",
+    "eventTrigger",
 ];
+
+const STORAGE_TYPES: &[&str] = &[
+    "google.cloud.storage.object.v1.finalized",
+    "google.cloud.storage.object.v1.deleted",
+    "google.cloud.storage.object.v1.archived",
+    "google.cloud.storage.object.v1.metadataUpdated",
+];
+
+/// What the v2 API would refuse in an `eventTrigger` (Pub/Sub and Cloud Storage types).
+fn trigger_problem(trigger: &Json) -> Option<String> {
+    let map = trigger.as_object()?;
+    for key in map.keys() {
+        if !matches!(
+            key.as_str(),
+            "eventType"
+                | "trigger"
+                | "eventFilters"
+                | "pubsubTopic"
+                | "retryPolicy"
+                | "triggerRegion"
+                | "serviceAccountEmail"
+                | "channel"
+                | "service"
+        ) {
+            return Some(format!(
+                "Invalid JSON payload received. Unknown name \"{key}\" at 'function.event_trigger'"
+            ));
+        }
+    }
+    let event_type = trigger
+        .get("eventType")
+        .and_then(Json::as_str)
+        .unwrap_or("");
+    if let Some(policy) = trigger.get("retryPolicy").and_then(Json::as_str)
+        && !matches!(policy, "RETRY_POLICY_RETRY" | "RETRY_POLICY_DO_NOT_RETRY")
+    {
+        return Some(format!("Invalid value for retryPolicy: {policy}"));
+    }
+    let filters = trigger.get("eventFilters").and_then(Json::as_array);
+    if event_type == "google.cloud.pubsub.topic.v1.messagePublished" {
+        let topic = trigger
+            .get("pubsubTopic")
+            .and_then(Json::as_str)
+            .unwrap_or("");
+        let parts: Vec<&str> = topic.split('/').collect();
+        let valid = matches!(parts.as_slice(), ["projects", p, "topics", t] if !p.is_empty() && !t.is_empty() && !p.contains('*'));
+        if !valid {
+            return Some(format!(
+                "eventTrigger.pubsubTopic must be projects/{{project}}/topics/{{topic}}, got '{topic}'"
+            ));
+        }
+        if filters.is_some_and(|f| !f.is_empty()) {
+            return Some("eventFilters are not allowed with a Pub/Sub trigger".into());
+        }
+        return None;
+    }
+    if STORAGE_TYPES.contains(&event_type) {
+        if trigger.get("pubsubTopic").is_some() {
+            return Some("pubsubTopic is only allowed with a Pub/Sub trigger".into());
+        }
+        let bucket = filters.and_then(|filters| {
+            let [filter] = filters.as_slice() else {
+                return None;
+            };
+            (filter.get("attribute").and_then(Json::as_str) == Some("bucket"))
+                .then(|| filter.get("value").and_then(Json::as_str))?
+        });
+        return match bucket {
+            Some(bucket) if !bucket.is_empty() => None,
+            _ => Some(
+                "A Cloud Storage trigger needs exactly one event filter, attribute 'bucket'".into(),
+            ),
+        };
+    }
+    Some(format!("Invalid event type: '{event_type}'"))
+}
 
 fn source_problem(shared: &Shared, body: &Json) -> Option<String> {
     let object = body
@@ -261,6 +338,24 @@ fn stamp(shared: &Shared, id: &str, function: &mut Json) {
     ));
     let revision = shared.state.lock().unwrap().next();
     function["serviceConfig"]["revision"] = json!(format!("{id}-{revision:05}"));
+    if let Some(trigger) = function
+        .get_mut("eventTrigger")
+        .and_then(Json::as_object_mut)
+    {
+        trigger.insert(
+            "trigger".into(),
+            json!(format!(
+                "projects/{}/locations/{}/triggers/{id}-{revision:06}",
+                shared.project, shared.region
+            )),
+        );
+        trigger
+            .entry("triggerRegion")
+            .or_insert_with(|| json!(shared.region));
+        trigger
+            .entry("retryPolicy")
+            .or_insert_with(|| json!("RETRY_POLICY_DO_NOT_RETRY"));
+    }
     // Like the real API, gen2 functions get LOG_EXECUTION_ID added to their environment.
     function["serviceConfig"]["environmentVariables"]["LOG_EXECUTION_ID"] = json!("true");
     if get_path(function, "serviceConfig.maxInstanceCount").is_none() {
@@ -293,6 +388,9 @@ fn create(shared: &Shared, query: &str, mut body: Json) -> Reply {
     if body.pointer("/buildConfig/source/storageSource").is_none() {
         return rpc_error(400, "buildConfig.source is required");
     }
+    if let Some(problem) = body.get("eventTrigger").and_then(trigger_problem) {
+        return rpc_error(400, &problem);
+    }
     if let Some(problem) = source_problem(shared, &body) {
         return rpc_error(400, &problem);
     }
@@ -321,11 +419,21 @@ fn patch(shared: &Shared, id: &str, query: &str, body: Json) -> Reply {
             "updateMask is required by this fake (stratus always names the fields)",
         );
     };
+    let had_trigger = current.get("eventTrigger").is_some();
     for path in mask.split(',') {
         if !MASKABLE.contains(&path) {
             return rpc_error(400, &format!("Invalid field mask path: {path}"));
         }
         set_path(&mut current, path, get_path(&body, path));
+    }
+    if had_trigger != current.get("eventTrigger").is_some() {
+        return rpc_error(
+            400,
+            "Changing the trigger type of a function (HTTP and event) is not allowed",
+        );
+    }
+    if let Some(problem) = current.get("eventTrigger").and_then(trigger_problem) {
+        return rpc_error(400, &problem);
     }
     if let Some(problem) = label_problem(current.get("labels").unwrap_or(&Json::Null)) {
         return rpc_error(400, &problem);
