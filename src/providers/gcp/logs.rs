@@ -9,8 +9,8 @@
 //! `X-Cloud-Trace-Context: <32 hex>/<span>;o=1`, Cloud Run puts
 //! `trace = "projects/{p}/traces/<32 hex>"` on the entries written while serving it (its request
 //! log and what the function printed), and stratus polls for them for a bounded time, since
-//! entries arrive late: until the request log of the call is in and one more read finds nothing
-//! new, or the poll times out (at most [`CALL_LOGS_TIMEOUT`]).
+//! entries arrive late, and in no set order: until the request log of the call is in and no new
+//! entry came for [`CALL_LOGS_QUIET`], or the poll times out (at most [`CALL_LOGS_TIMEOUT`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +21,9 @@ use crate::providers::LogRecord;
 
 /// The longest `invoke --log` waits for the call's entries.
 pub const CALL_LOGS_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long no new entry of the call must arrive, once its request log is in, to stop reading.
+pub const CALL_LOGS_QUIET: Duration = Duration::from_secs(1);
 
 /// The request header that gives a call `trace_id`.
 pub const TRACE_HEADER: &str = "x-cloud-trace-context";
@@ -64,16 +67,22 @@ pub async fn call_records(
     let timeout = poll.timeout.min(CALL_LOGS_TIMEOUT);
     let started = tokio::time::Instant::now();
     let mut wait = poll.interval;
-    let mut previous: Option<usize> = None;
+    let mut count: Option<usize> = None;
+    let mut changed = started;
     loop {
         let entries = client.list_entries(&filter).await?;
+        let now = tokio::time::Instant::now();
+        if count != Some(entries.len()) {
+            count = Some(entries.len());
+            changed = now;
+        }
+        // Settled: the request log is in and nothing new arrived for a while.
         let served = entries.iter().any(is_request_log);
-        let settled = served && previous == Some(entries.len());
+        let settled = served && now.duration_since(changed) >= CALL_LOGS_QUIET;
         if settled || started.elapsed() + wait > timeout {
             let printed: Vec<Json> = entries.into_iter().filter(|e| !is_request_log(e)).collect();
             return Ok(records(function, &printed, None));
         }
-        previous = served.then_some(entries.len());
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(poll.max_interval);
     }
