@@ -487,7 +487,8 @@ async fn pubsub_and_storage_events_become_event_triggers() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("main.py"),
-        "def on_message(event):\n    print(event)\n\ndef on_upload(event):\n    print(event)\n",
+        "import base64\n\ndef on_message(cloud_event):\n    print('message ' + base64.b64decode(cloud_event.data['message']['data']).decode())\n\n\
+         def on_upload(cloud_event):\n    print('uploaded ' + cloud_event.data['name'] + ' to ' + cloud_event.data['bucket'])\n",
     )
     .unwrap();
     let write = |topic: &str| {
@@ -523,6 +524,24 @@ async fn pubsub_and_storage_events_become_event_triggers() {
         !provider.info(&service).await.unwrap().functions.is_empty(),
         "info lists event functions"
     );
+
+    // A message on the topic and an upload to the bucket reach the handlers as CloudEvents.
+    assert_eq!(
+        fake.publish("orders", "one order").await,
+        [("events-dev-onmessage".to_string(), 200)]
+    );
+    assert_eq!(
+        fake.upload("uploads", "a.txt", 3).await,
+        [("events-dev-onupload".to_string(), 200)]
+    );
+    assert!(fake.publish("elsewhere", "x").await.is_empty());
+    for (function, line) in [
+        ("onmessage", "message one order"),
+        ("onupload", "uploaded a.txt to uploads"),
+    ] {
+        let found = support::eventually_logged(&provider, &service, function, line).await;
+        assert!(found, "{function} logged `{line}`");
+    }
 
     // Unchanged: nothing written. A new topic: only the trigger is updated.
     let writes = fake.writes();

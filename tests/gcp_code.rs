@@ -388,3 +388,75 @@ fn zip_names(zip: &[u8]) -> Vec<String> {
     names.sort();
     names
 }
+
+const AWS_EVENTS: &str = r#"
+service: awsevents
+provider:
+  name: aws
+  runtime: nodejs20.x
+functions:
+  nodemsg:
+    handler: handler.onMessage
+    events:
+      - event:
+          eventType: google.pubsub.topic.publish
+          resource: jobs
+  pymsg:
+    handler: consumer.on_message
+    runtime: python3.12
+    events:
+      - event:
+          eventType: google.pubsub.topic.publish
+          resource: jobs
+"#;
+
+#[tokio::test]
+async fn aws_style_handlers_get_cloud_events_through_the_shims() {
+    let fake = FakeGcp::start().await;
+    let provider = fake.provider();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("serverless.yml", AWS_EVENTS),
+            (
+                "handler.js",
+                "exports.onMessage = async (event, context) => {\n\
+                   console.log('node got ' + Buffer.from(event.data.message.data, 'base64') + ' as ' + event.type + ' ' + (context.awsRequestId === event.id));\n\
+                 };\n",
+            ),
+            (
+                "consumer.py",
+                "import base64\n\ndef on_message(event, context):\n\
+                 \x20   text = base64.b64decode(event['data']['message']['data']).decode()\n\
+                 \x20   print('python got ' + text + ' from ' + event['source'] + ' ' + str(context.aws_request_id == event['id']))\n",
+            ),
+        ],
+    );
+    let service = load(dir.path());
+    deploy(&provider, &service).await;
+    // Both frameworks acknowledge the event with a 2xx (Node's with 204 No Content).
+    let mut answers = fake.publish("jobs", "job 7").await;
+    answers.sort();
+    let ids: Vec<&str> = answers.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["awsevents-dev-nodemsg", "awsevents-dev-pymsg"]);
+    assert!(
+        answers
+            .iter()
+            .all(|(_, status)| (200..300).contains(status)),
+        "{answers:?}"
+    );
+    let node = "node got job 7 as google.cloud.pubsub.topic.v1.messagePublished true";
+    assert!(
+        support::eventually_logged(&provider, &service, "nodemsg", node).await,
+        "{:#?}",
+        fake.state().entries
+    );
+    let python =
+        "python got job 7 from //pubsub.googleapis.com/projects/stratus-test/topics/jobs True";
+    assert!(
+        support::eventually_logged(&provider, &service, "pymsg", python).await,
+        "{:#?}",
+        fake.state().entries
+    );
+}

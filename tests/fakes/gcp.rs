@@ -294,6 +294,73 @@ impl FakeGcp {
     }
 }
 
+impl FakeGcp {
+    /// Publishes `message` to Pub/Sub topic `topic` of this project: every function whose
+    /// trigger listens to it gets the CloudEvent Eventarc sends. Each one's id and answer status.
+    pub async fn publish(&self, topic: &str, message: &str) -> Vec<(String, u16)> {
+        use base64::Engine;
+        let topic = format!("projects/{}/topics/{topic}", self.project);
+        let n = self.state().next();
+        let event = gcp_run::CloudEvent {
+            event_type: "google.cloud.pubsub.topic.v1.messagePublished".into(),
+            source: format!("//pubsub.googleapis.com/{topic}"),
+            subject: None,
+            data: json!({
+                "message": {
+                    "data": base64::engine::general_purpose::STANDARD.encode(message),
+                    "messageId": n.to_string(),
+                    "publishTime": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+                },
+                "subscription": format!("projects/{}/subscriptions/eventarc-{n}", self.project),
+            }),
+        };
+        self.deliver_where(&event, |trigger| trigger["pubsubTopic"] == topic.as_str())
+            .await
+    }
+
+    /// Finalizes object `name` in bucket `bucket`: every function whose trigger listens to
+    /// `google.cloud.storage.object.v1.finalized` on it gets the CloudEvent.
+    pub async fn upload(&self, bucket: &str, name: &str, size: usize) -> Vec<(String, u16)> {
+        let event = gcp_run::CloudEvent {
+            event_type: "google.cloud.storage.object.v1.finalized".into(),
+            source: format!("//storage.googleapis.com/projects/_/buckets/{bucket}"),
+            subject: Some(format!("objects/{name}")),
+            data: json!({"bucket": bucket, "name": name, "size": size.to_string(),
+                         "kind": "storage#object", "contentType": "application/octet-stream"}),
+        };
+        self.deliver_where(&event, |trigger| {
+            trigger["eventType"] == event.event_type.as_str()
+                && trigger["eventFilters"].as_array().is_some_and(|f| {
+                    f.iter()
+                        .any(|f| f["attribute"] == "bucket" && f["value"] == bucket)
+                })
+        })
+        .await
+    }
+
+    async fn deliver_where(
+        &self,
+        event: &gcp_run::CloudEvent,
+        listens: impl Fn(&Json) -> bool,
+    ) -> Vec<(String, u16)> {
+        let targets: Vec<String> = self
+            .state()
+            .functions
+            .iter()
+            .filter(|(_, f)| f.get("eventTrigger").is_some_and(&listens))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut answers = Vec::new();
+        for id in targets {
+            let status = gcp_run::deliver(&self.shared, &id, event)
+                .await
+                .unwrap_or_else(|e| panic!("delivering to {id}: {e}"));
+            answers.push((id, status));
+        }
+        answers
+    }
+}
+
 fn take_fault(state: &mut State, path: &str) -> Option<Fault> {
     let index = state
         .faults

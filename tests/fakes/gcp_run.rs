@@ -102,6 +102,7 @@ pub fn push_entry(state: &Arc<Mutex<State>>, project: &str, id: &str, stream: &s
 fn framework_command(
     runtime: &str,
     entry: &str,
+    signature: &str,
     code: &Path,
     port: u16,
 ) -> tokio::process::Command {
@@ -111,12 +112,12 @@ fn framework_command(
             .arg("--require")
             .arg(gcp_build::loopback_preload())
             .arg(gcp_build::node_framework())
-            .args(["--target", entry, "--signature-type", "http", "--source"])
+            .args(["--target", entry, "--signature-type", signature, "--source"])
             .arg(code)
             .args(["--port", &port.to_string()])
             .env("NODE_ENV", "production")
             .env("FUNCTION_TARGET", entry)
-            .env("FUNCTION_SIGNATURE_TYPE", "http");
+            .env("FUNCTION_SIGNATURE_TYPE", signature);
         return command;
     }
     let mut command = tokio::process::Command::new(gcp_build::python());
@@ -125,6 +126,8 @@ fn framework_command(
         "functions_framework",
         "--target",
         entry,
+        "--signature-type",
+        signature,
         "--source",
         "main.py",
         "--host",
@@ -156,7 +159,13 @@ async fn start_host(
     let entry = text("/buildConfig/entryPoint", "main");
     let runtime = text("/buildConfig/runtime", "python312");
     let code = build.code();
-    let mut command = framework_command(&runtime, &entry, &code, port);
+    // As Cloud Functions does: a function with an event trigger gets CloudEvents.
+    let signature = if function.get("eventTrigger").is_some() {
+        "cloudevent"
+    } else {
+        "http"
+    };
+    let mut command = framework_command(&runtime, &entry, signature, &code, port);
     command
         .current_dir(&code)
         .env("PYTHONPATH", build.site())
@@ -396,4 +405,63 @@ pub async fn run(
     }
     let bytes = answer.bytes().await.unwrap_or_default();
     Ok(response.body(Full::new(bytes)).expect("a valid response"))
+}
+
+/// One CloudEvent as Eventarc delivers it (binary content mode).
+pub struct CloudEvent {
+    /// `ce-type`.
+    pub event_type: String,
+    /// `ce-source`.
+    pub source: String,
+    /// `ce-subject`, when there is one.
+    pub subject: Option<String>,
+    /// The JSON body.
+    pub data: Json,
+}
+
+/// Delivers `event` to function `id` (started from its build if need be); its HTTP status.
+pub async fn deliver(shared: &Shared, id: &str, event: &CloudEvent) -> Result<u16, String> {
+    let function = shared
+        .state
+        .lock()
+        .unwrap()
+        .functions
+        .get(id)
+        .cloned()
+        .ok_or_else(|| format!("no function {id}"))?;
+    let host = host_for(shared, id, &function).await?;
+    let execution = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let event_id = {
+        let mut state = shared.state.lock().unwrap();
+        state.traces.insert(execution.clone(), trace.clone());
+        state.next().to_string()
+    };
+    let mut request = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/", host.port))
+        .header("content-type", "application/json")
+        .header("ce-specversion", "1.0")
+        .header("ce-id", &event_id)
+        .header("ce-type", &event.event_type)
+        .header("ce-source", &event.source)
+        .header(
+            "ce-time",
+            humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        )
+        .header("function-execution-id", &execution)
+        .header("x-cloud-trace-context", format!("{trace}/1;o=1"))
+        .body(event.data.to_string());
+    if let Some(subject) = &event.subject {
+        request = request.header("ce-subject", subject);
+    }
+    let answer = request.send().await.map_err(|e| e.to_string())?;
+    let status = answer.status().as_u16();
+    push_request_entry(
+        shared.state.clone(),
+        shared.project.clone(),
+        id.to_string(),
+        json!({"requestMethod": "POST", "requestUrl": format!("{}/run/{id}", shared.url), "status": status}),
+        trace,
+    );
+    Ok(status)
 }

@@ -8,7 +8,9 @@ use serde_json::Value as Json;
 use stratus::manifest::{self, LoadOptions};
 use stratus::model::Service;
 use stratus::providers::gcp::GcpProvider;
-use stratus::providers::{Applied, ApplyError, Invocation, InvokeRequest, Plan, Provider, Scope};
+use stratus::providers::{
+    Applied, ApplyError, Invocation, InvokeRequest, LogQuery, Plan, Provider, Scope,
+};
 
 /// The service of the `serverless.yml` in `dir`.
 pub fn load(dir: &Path) -> Service {
@@ -78,4 +80,32 @@ pub async fn invoke(
     payload: Json,
 ) -> Invocation {
     call(provider, service, function, payload, false).await
+}
+
+/// Whether `function`'s logs show a line containing `text` within a few seconds (log entries
+/// arrive after the call).
+pub async fn eventually_logged(
+    provider: &GcpProvider,
+    service: &Service,
+    function: &str,
+    text: &str,
+) -> bool {
+    for _ in 0..50 {
+        let records = provider
+            .logs(
+                service,
+                &LogQuery {
+                    function: function.into(),
+                    since: None,
+                    filter: Some(text.into()),
+                },
+            )
+            .await
+            .unwrap();
+        if records.iter().any(|r| r.message.contains(text)) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
 }

@@ -4,7 +4,9 @@
 // back). A call with `x-stratus-invoke: direct` passes the JSON body as the event and answers
 // the handler's return value as JSON, as a direct Lambda invoke does. package.json's `main` names
 // this file; the project's own `main` (kept as `stratusUserMain`, default index.js) is
-// re-exported, so a plain entry point packed in the same zip is still found.
+// re-exported, so a plain entry point packed in the same zip is still found. A function with an
+// event trigger is called with a CloudEvent (the `cloudevent` signature): `google` passes it on
+// as it is, `aws` passes its attributes and `data` and a context.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -47,10 +49,18 @@ function event(req) {
   };
 }
 
-const entry = async (req, res) => {
+// No declared parameters: the framework calls a CloudEvent function of one parameter with the
+// event alone (a longer one would get a callback), and an HTTP function with (req, res).
+const entry = async (...args) => {
+  const [req, res] = args;
   const handler = await load();
-  if (process.env.STRATUS_HANDLER_STYLE !== 'aws') return handler(req, res);
+  if (process.env.STRATUS_HANDLER_STYLE !== 'aws') return res === undefined ? handler(req) : handler(req, res);
   const context = { awsRequestId: crypto.randomUUID(), functionName: process.env.K_SERVICE || '' };
+  if (res === undefined) { // a CloudEvent: the function has an event trigger
+    const { id, source, type, time, subject, data } = req;
+    await handler({ id, source, type, time, subject, data }, { ...context, awsRequestId: id || context.awsRequestId });
+    return;
+  }
   try {
     if ((req.headers['x-stratus-invoke'] || '') === 'direct') {
       const result = await handler(req.body && typeof req.body === 'object' ? req.body : {}, context);
