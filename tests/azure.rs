@@ -112,7 +112,7 @@ async fn deploy_writes_a_flex_consumption_app_through_long_running_operations() 
 
     // The AWS handler answers through its generated shim, with path parameters.
     let url = applied.endpoints[0].url.replace("{id}", "42");
-    let answer = reqwest::get(&url).await.unwrap();
+    let answer = stratus::http::bare_client().get(&url).send().await.unwrap();
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.text().await.unwrap(), "order 42 in orders");
 
@@ -229,7 +229,11 @@ async fn native_handlers_run_with_keys_and_timers_through_the_admin_endpoint() {
         .find(|e| e.function == "hello")
         .unwrap()
         .url;
-    let anonymous = reqwest::get(format!("{url}?name=x")).await.unwrap();
+    let anonymous = stratus::http::bare_client()
+        .get(format!("{url}?name=x"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), 401, "authLevel function needs a key");
 
     let invocation = provider

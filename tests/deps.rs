@@ -122,6 +122,14 @@ fn package(sandbox: &Sandbox, path: &str, args: &[&str]) -> Value {
     serde_json::from_str(&stdout_of(&output)).unwrap()
 }
 
+/// `stratus package --provider aws ARGS` with PATH set, which must fail; its stderr.
+fn failing_package(sandbox: &Sandbox, path: &std::ffi::OsStr, args: &[&str]) -> String {
+    let mut command = sandbox.stratus(&["package", "--provider", "aws"]);
+    let output = command.args(args).env("PATH", path).output().unwrap();
+    assert!(!output.status.success(), "package should have failed");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 fn artifact_sha(answer: &Value, name: &str) -> String {
     answer["artifacts"]
         .as_array()
@@ -212,6 +220,31 @@ fn dependencies_install_for_the_local_provider_and_the_functions_answer() {
 }
 
 #[test]
+fn invoke_local_runs_the_working_tree_with_its_dependencies() {
+    let sandbox = service(LOCAL_MANIFEST);
+    for (function, data, field, expected) in [
+        (
+            "py",
+            r#"{"text": "&"}"#,
+            "escaped",
+            serde_json::json!("&amp;"),
+        ),
+        ("js", r#"{"n": "x"}"#, "isNumber", serde_json::json!(false)),
+    ] {
+        let output = sandbox
+            .stratus(&["invoke", "local", "-f", function, "--data", data])
+            .output()
+            .unwrap();
+        let answer: Value = serde_json::from_str(&stdout_of(&output)).unwrap();
+        assert_eq!(answer[field], expected, "{function}: {answer}");
+    }
+    assert!(
+        !sandbox.path("node_modules").exists(),
+        "nothing is installed into the working tree"
+    );
+}
+
+#[test]
 fn cloud_targets_get_the_wheels_of_their_platform_whatever_this_machine_is() {
     let sandbox = service(
         "service: wheels
@@ -274,12 +307,7 @@ fn a_requirement_without_a_wheel_for_the_target_fails_clearly_and_changes_nothin
     let before = package(&sandbox, &path, &["--provider", "aws"]);
     // docopt publishes a source distribution only: no manylinux wheel exists.
     sandbox.write("requirements.txt", "six==1.16.0\ndocopt==0.6.2\n");
-    let output = sandbox
-        .stratus(&["package", "--provider", "aws"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = failing_package(&sandbox, &std::env::var_os("PATH").unwrap(), &[]);
     assert!(stderr.contains("docopt==0.6.2"), "{stderr}");
     assert!(stderr.contains("manylinux2014_x86_64"), "{stderr}");
     assert!(stderr.contains("requirements.txt:2:1"), "{stderr}");
@@ -303,12 +331,8 @@ fn npm_failures_and_missing_tools_say_what_to_do() {
         "package.json",
         r#"{"name": "x", "version": "1.0.0", "dependencies": {"stratus-surely-no-such-package-zz": "1.0.0"}}"#,
     );
-    let output = sandbox
-        .stratus(&["package", "--provider", "aws", "-f", "js"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let path = std::env::var_os("PATH").unwrap();
+    let stderr = failing_package(&sandbox, &path, &["-f", "js"]);
     assert!(
         stderr.contains("npm install failed for package.json"),
         "{stderr}"
@@ -323,24 +347,12 @@ fn npm_failures_and_missing_tools_say_what_to_do() {
     let bin = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(which("python3").unwrap(), bin.path().join("python3")).unwrap();
     sandbox.write("package.json", PACKAGE_JSON);
-    let output = sandbox
-        .stratus(&["package", "--provider", "aws", "-f", "js"])
-        .env("PATH", bin.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let stderr = failing_package(&sandbox, bin.path().as_os_str(), &["-f", "js"]);
     assert!(stderr.contains("npm is not on PATH"), "{stderr}");
     assert!(stderr.contains("install Node.js with npm"), "{stderr}");
     // And with an empty PATH, python3 is missing for the Python function.
     let empty = tempfile::tempdir().unwrap();
-    let output = sandbox
-        .stratus(&["package", "--provider", "aws", "-f", "py"])
-        .env("PATH", empty.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let stderr = failing_package(&sandbox, empty.path().as_os_str(), &["-f", "py"]);
     assert!(stderr.contains("python3 is not on PATH"), "{stderr}");
 }
 

@@ -201,7 +201,7 @@ async fn the_aws_shim_answers_http_calls_and_errors_under_the_functions_framewor
     // A plain HTTP call through the function URL gets an API Gateway v2 event.
     let url = format!("{}/run/shim-dev-web", fake.url);
     let token = provider.client().tokens().id_token(&url).await.unwrap();
-    let answer = reqwest::Client::new()
+    let answer = stratus::http::bare_client()
         .put(format!("{url}?a=1"))
         .bearer_auth(&token)
         .body("payload")
@@ -215,7 +215,7 @@ async fn the_aws_shim_answers_http_calls_and_errors_under_the_functions_framewor
         body,
         json!({"method": "PUT", "path": "/", "query": "a=1", "body": "payload"})
     );
-    let other = reqwest::Client::new()
+    let other = stratus::http::bare_client()
         .post(&url)
         .bearer_auth("idt-forged")
         .send()
@@ -315,7 +315,7 @@ async fn credentials_follow_adc_order_and_are_never_shown() {
     // A key the token endpoint does not accept: a clear error, no secret in it.
     std::fs::write(
         project.dir.path().join("bad.json"),
-        fakes::gcp_host::TestKey::generate()
+        fakes::gcp_host::TestKey::other()
             .key_file("p", &format!("{}/token", fake.url))
             .to_string(),
     )

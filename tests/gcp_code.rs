@@ -167,7 +167,7 @@ async fn an_aws_style_node_handler_answers_on_gcp_through_the_shim() {
     // handler's {statusCode, headers, body} is the HTTP answer.
     let url = format!("{}/run/nodea-dev-web", fake.url);
     let token = provider.client().tokens().id_token(&url).await.unwrap();
-    let answer = reqwest::Client::new()
+    let answer = stratus::http::bare_client()
         .put(format!("{url}?a=1"))
         .bearer_auth(&token)
         .header("content-type", "text/plain")

@@ -83,7 +83,7 @@ async fn first_deploy_creates_everything_and_a_redeploy_writes_nothing() {
     assert!(fake.entity("triggers", "my_trigger").is_some());
     // Firing the shared trigger runs both functions through their rules.
     let (user, key) = fake.auth.split_once(':').unwrap();
-    let fired = reqwest::Client::new()
+    let fired = stratus::http::bare_client()
         .post(format!(
             "{}/api/v1/namespaces/guest/triggers/my_trigger",
             fake.url
@@ -127,7 +127,9 @@ async fn first_deploy_creates_everything_and_a_redeploy_writes_nothing() {
         endpoint.url,
         format!("{}/api/v1/web/guest/default/svc-dev-time/time", fake.url)
     );
-    let body = reqwest::get(&endpoint.url)
+    let body = stratus::http::bare_client()
+        .get(&endpoint.url)
+        .send()
         .await
         .unwrap()
         .text()

@@ -271,7 +271,7 @@ def hello(event, context):
     assert_eq!(payload, json!({"got": "a b", "id": true}));
 
     let url = &applied.endpoints[0].url;
-    let response = reqwest::Client::new()
+    let response = stratus::http::bare_client()
         .post(url)
         .body("{}")
         .send()
@@ -285,7 +285,7 @@ def hello(event, context):
 #[tokio::test]
 async fn the_fake_answers_like_the_controller() {
     let fake = FakeOpenWhisk::start().await;
-    let client = reqwest::Client::new();
+    let client = stratus::http::bare_client();
     let url = format!("{}/api/v1/namespaces/guest/actions/a", fake.url);
     let body = json!({"exec": {"kind": "nodejs:20", "code": "x"}});
     let unauthorized = client.put(&url).json(&body).send().await.unwrap();

@@ -116,9 +116,28 @@ pub struct HttpClient {
     retry: RetryConfig,
 }
 
+/// Makes ring rustls' process-wide crypto provider, once; reqwest's TLS uses it. Every client
+/// built through [`HttpClient::new`] calls this; code that builds a bare `reqwest::Client`
+/// (tests) must call it first.
+pub fn ensure_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err only when another provider was installed first, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// A plain `reqwest` client with the crypto provider in place, for one-off calls outside the
+/// retry policy (tests calling a fake or a function URL directly).
+pub fn bare_client() -> reqwest::Client {
+    ensure_crypto_provider();
+    reqwest::Client::new()
+}
+
 impl HttpClient {
     /// Builds the shared client from `config`.
     pub fn new(config: &HttpConfig) -> Result<HttpClient, HttpError> {
+        ensure_crypto_provider();
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(config.connect_timeout)

@@ -34,15 +34,36 @@ fn package_key(artifact: &Artifact, service: &Service) -> String {
     }
 }
 
-/// The five largest top-level files or directories among `files` (zip path, size).
+/// What a zip path counts toward in a size report: its top-level file or directory, except that
+/// installed dependencies count per package (`node_modules/@scope/name/`,
+/// `.python_packages/lib/site-packages/numpy/`), so the report names the heavy dependency.
+fn contributor(path: &str) -> String {
+    const SITE: &str = ".python_packages/lib/site-packages/";
+    let (base, rest) = if let Some(index) = path.rfind("node_modules/") {
+        path.split_at(index + "node_modules/".len())
+    } else if let Some(rest) = path.strip_prefix(SITE) {
+        (SITE, rest)
+    } else {
+        ("", path)
+    };
+    let mut parts = rest.splitn(3, '/');
+    let first = parts.next().unwrap_or("");
+    match (
+        first.starts_with('@') && !base.is_empty(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (true, Some(name), Some(_)) => format!("{base}{first}/{name}/"),
+        (_, Some(_), _) => format!("{base}{first}/"),
+        _ => format!("{base}{first}"),
+    }
+}
+
+/// The five largest contributors among `files` (zip path, size); see [`contributor`].
 pub fn largest_contributors(files: &[(String, u64)]) -> String {
     let mut by_top: BTreeMap<String, u64> = BTreeMap::new();
     for (path, size) in files {
-        let top = match path.split_once('/') {
-            Some((dir, _)) => format!("{dir}/"),
-            None => path.clone(),
-        };
-        *by_top.entry(top).or_default() += size;
+        *by_top.entry(contributor(path)).or_default() += size;
     }
     let mut ranked: Vec<(String, u64)> = by_top.into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -108,7 +129,7 @@ pub fn check(
                 ),
             )
             .at(location)
-            .help("exclude what the code does not need (tests, docs, dev dependencies) with `!` entries in package.patterns, or package functions individually"),
+            .help("exclude what the code does not need (tests, docs) with `!` entries in package.patterns, drop dependencies the platform provides with custom.pythonRequirements.noDeploy (or `slim: true`), or package functions individually"),
         );
     } else if artifact.unzipped_size * 100 > limits.unzipped * NEAR_PERCENT {
         warnings.push(
@@ -132,16 +153,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn contributors_are_ranked_by_top_level_size() {
+    fn contributors_are_ranked_by_size_with_dependencies_per_package() {
         let files = vec![
             ("node_modules/a/x.js".to_string(), 70 * MB),
-            ("node_modules/b/y.js".to_string(), 40 * MB),
+            ("node_modules/a/y.js".to_string(), 40 * MB),
+            ("node_modules/@aws/sdk/z.js".to_string(), 20 * MB),
+            (
+                ".python_packages/lib/site-packages/numpy/core.so".to_string(),
+                30 * MB,
+            ),
             ("data.bin".to_string(), 100 * MB),
             ("src/handler.js".to_string(), 1_000),
         ];
         let text = largest_contributors(&files);
         assert!(
-            text.starts_with("node_modules/ (110.0 MB), data.bin (100.0 MB), src/"),
+            text.starts_with(
+                "node_modules/a/ (110.0 MB), data.bin (100.0 MB), \
+                 .python_packages/lib/site-packages/numpy/ (30.0 MB), node_modules/@aws/sdk/ (20.0 MB), src/"
+            ),
             "{text}"
         );
     }

@@ -4,7 +4,9 @@
 //! `/admin/functions/{name}` to non-HTTP functions (master key). The code really runs: a Python
 //! runner loads the function's `scriptFile`, builds an `azure.functions.HttpRequest` (PyPI
 //! `azure-functions`) and maps the response back; what the code prints is kept as Application
-//! Insights traces, served by [`insights_query`].
+//! Insights traces, served by [`insights_query`]. As on the real worker, the app's
+//! `.python_packages/lib/site-packages` ([`PYTHON_PACKAGES`]) is on `PYTHONPATH`, ahead of the
+//! interpreter's own packages, and the app root is appended to `sys.path`.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -25,7 +27,9 @@ import base64, contextlib, importlib.util, io, json, os, sys, traceback
 req = json.load(sys.stdin)
 os.environ.update(req["env"])
 folder = os.path.join(req["dir"], req["function"])
-sys.path.insert(0, req["dir"])
+# As the Python worker does: the app's .python_packages/lib/site-packages comes first (on
+# PYTHONPATH, ahead of the worker's own packages), the script root is appended.
+sys.path.append(req["dir"])
 out, err = io.StringIO(), io.StringIO()
 result = {"status": 500, "headers": {}, "body": ""}
 try:
@@ -62,6 +66,10 @@ result["stdout"] = out.getvalue().splitlines()
 result["stderr"] = err.getvalue().splitlines()
 print(json.dumps(result))
 "#;
+
+/// Where the Python worker finds an app's own packages, relative to the app root
+/// (`/home/site/wwwroot`): its launcher puts this directory on `PYTHONPATH`, before its own.
+pub const PYTHON_PACKAGES: &str = ".python_packages/lib/site-packages";
 
 /// The interpreter with `azure-functions`: `STRATUS_TEST_PYTHON`, else `<repo>/.venv/bin/python`.
 pub fn python() -> PathBuf {
@@ -477,6 +485,7 @@ impl AppHost {
         input["entryPoint"] = config.get("entryPoint").cloned().unwrap_or(json!("main"));
         let mut child = tokio::process::Command::new(python())
             .args(["-c", RUNNER])
+            .env("PYTHONPATH", dir.join(PYTHON_PACKAGES))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

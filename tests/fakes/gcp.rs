@@ -169,7 +169,7 @@ impl FakeGcp {
             .expect("bind 127.0.0.1:0");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let dir = tempfile::tempdir().unwrap();
-        let key = TestKey::generate();
+        let key = TestKey::load();
         std::fs::write(
             dir.path().join("key.json"),
             key.key_file("stratus-test", &format!("{url}/token"))

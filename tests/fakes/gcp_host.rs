@@ -1,16 +1,14 @@
-//! The fake's OAuth token endpoint (RS256 JWTs verified against a key generated per run), its
+//! The fake's OAuth token endpoint (RS256 JWTs verified against the TEST-ONLY key), its
 //! metadata server, and Cloud Logging `entries:list` over what the functions printed (the
 //! function hosts themselves are in `gcp_run`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{self, KeyPair, RsaKeyPair, UnparsedPublicKey};
 use base64::Engine;
 use http_body_util::Full;
 use hyper::Response;
 use hyper::body::Bytes;
+use ring::signature::{self, KeyPair, RsaKeyPair, UnparsedPublicKey};
 use serde_json::{Value as Json, json};
 
 use super::gcp::{Reply, Shared, reply, rpc_error};
@@ -22,7 +20,9 @@ pub const USER_CLIENT_SECRET: &str = "fake-client-secret-123";
 /// The service account's email.
 pub const SA_EMAIL: &str = "deployer@stratus-test.iam.gserviceaccount.com";
 
-/// TEST-ONLY RSA key, generated for this run.
+/// The TEST-ONLY RSA key in tests/fixtures/gcp-test-only-key.pem (made once with `openssl
+/// genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`; ring signs and verifies but does not
+/// generate RSA keys). It grants nothing anywhere but in the fake.
 pub struct TestKey {
     /// The key pair.
     pub pair: RsaKeyPair,
@@ -31,17 +31,27 @@ pub struct TestKey {
 }
 
 impl TestKey {
-    /// A fresh 2048-bit key.
-    pub fn generate() -> TestKey {
-        let pair = RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
-        let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).expect("PKCS#8 encoding");
-        let text = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-        let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-        for chunk in text.as_bytes().chunks(64) {
-            pem.push_str(std::str::from_utf8(chunk).unwrap());
-            pem.push('\n');
-        }
-        pem.push_str("-----END PRIVATE KEY-----\n");
+    /// The test key the fake trusts.
+    pub fn load() -> TestKey {
+        TestKey::from_pem(include_str!("../fixtures/gcp-test-only-key.pem"))
+    }
+
+    /// Another TEST-ONLY key (tests/fixtures/gcp-test-only-other-key.pem), which the fake does
+    /// not trust.
+    pub fn other() -> TestKey {
+        TestKey::from_pem(include_str!("../fixtures/gcp-test-only-other-key.pem"))
+    }
+
+    fn from_pem(pem: &str) -> TestKey {
+        let pem = pem.to_string();
+        let body: String = pem
+            .lines()
+            .filter(|line| !line.starts_with("-----"))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .expect("the fixture is PEM");
+        let pair = RsaKeyPair::from_pkcs8(&der).expect("the fixture is a PKCS#8 RSA key");
         TestKey { pair, pem }
     }
 

@@ -355,7 +355,7 @@ pub async fn run(
         .unwrap()
         .traces
         .insert(execution.clone(), trace.clone());
-    let client = reqwest::Client::new();
+    let client = stratus::http::bare_client();
     let target = if query.is_empty() {
         format!("http://127.0.0.1:{}/", host.port)
     } else {
@@ -437,7 +437,7 @@ pub async fn deliver(shared: &Shared, id: &str, event: &CloudEvent) -> Result<u1
         state.traces.insert(execution.clone(), trace.clone());
         state.next().to_string()
     };
-    let mut request = reqwest::Client::new()
+    let mut request = stratus::http::bare_client()
         .post(format!("http://127.0.0.1:{}/", host.port))
         .header("content-type", "application/json")
         .header("ce-specversion", "1.0")

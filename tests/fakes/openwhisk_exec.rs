@@ -1,7 +1,18 @@
 //! Runs an action of the fake OpenWhisk controller the way the action proxies do: the zip is
-//! unpacked, init parameters become environment variables (with `__OW_ACTION_NAME`,
-//! `__OW_ACTIVATION_ID`, `__OW_DEADLINE`), `main(params)` is called through a small python3 /
-//! node harness, stdout and stderr become timestamped log lines, and the time limit is enforced.
+//! unpacked into the action's directory, init parameters become environment variables (with
+//! `__OW_ACTION_NAME`, `__OW_ACTIVATION_ID`, `__OW_DEADLINE`), the time limit is enforced and
+//! stdout and stderr become timestamped log lines.
+//!
+//! Code is loaded as the real runtimes load a zip action, so what a deployed package needs
+//! (its vendored dependencies above all) is what it needs here:
+//! - Python (the ActionLoop `python:3.x` images): `__main__.py` is renamed `main__.py` and a
+//!   launcher `exec__.py` written beside it runs from the action's directory, so that directory
+//!   is `sys.path[0]` (packages vendored at the zip root import, ahead of the interpreter's own
+//!   site-packages); a `virtualenv/` directory is activated with its `bin/activate_this.py`;
+//!   `from main__ import <main>`; an exception from `main` is the result `{"error": str(e)}`.
+//! - Node.js (`nodejs:N`): the zip must hold `package.json` or `index.js` at its root; the
+//!   process changes into the directory and `require`s the directory itself (so `package.json`'s
+//!   `main`, else `index.js`), and `node_modules/` resolves from there; `undefined` is `{}`.
 
 use std::io::Read;
 use std::process::Stdio;
@@ -12,27 +23,42 @@ use base64::Engine;
 use serde_json::{Value as Json, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-const PYTHON_HARNESS: &str = r#"
-import json, os, runpy, sys
-here = sys.argv[1]
-os.chdir(here)
-sys.path.insert(0, here)
+/// The Python launcher, written to `exec__.py` in the action's directory and run from there.
+const PYTHON_LAUNCHER: &str = r#"
+import json, os, sys, traceback
+venv = os.path.abspath("./virtualenv")
+if os.path.isdir(venv):
+    activate = os.path.join(venv, "bin", "activate_this.py")
+    if not os.path.exists(activate):
+        sys.stderr.write("Invalid virtualenv. Zip file does not include /virtualenv/bin/activate_this.py\n")
+        sys.exit(1)
+    with open(activate) as f:
+        exec(compile(f.read(), activate, "exec"), dict(__file__=activate))
+main = getattr(__import__("main__"), sys.argv[1])
 params = json.loads(sys.stdin.read())
-scope = runpy.run_path(os.path.join(here, "__main__.py"), run_name="__ow_main__")
-result = scope[sys.argv[2]](params)
-with open(sys.argv[3], "w") as out:
+try:
+    result = main(params)
+except Exception as error:
+    traceback.print_exc()
+    result = {"error": str(error)}
+with open(sys.argv[2], "w") as out:
     json.dump(result, out)
 "#;
 
+/// The Node.js launcher: `require`s the action's directory, as the runtime's `runner.js` does.
 const NODE_HARNESS: &str = r#"
 const fs = require('fs'); const path = require('path');
-const here = process.argv[1]; process.chdir(here);
-let main = 'index.js';
-try { main = JSON.parse(fs.readFileSync(path.join(here, 'package.json'), 'utf8')).main || main; } catch (e) {}
-const mod = require(path.join(here, main));
+const here = process.argv[1];
+if (!fs.existsSync(path.join(here, 'package.json')) && !fs.existsSync(path.join(here, 'index.js'))) {
+  console.error('Zipped actions must contain either package.json or index.js at the root.');
+  process.exit(1);
+}
+process.chdir(here);
+const main = require(here)[process.argv[2]];
+if (typeof main !== 'function') { console.error("Action entrypoint '" + process.argv[2] + "' is not a function."); process.exit(1); }
 const params = JSON.parse(fs.readFileSync(0, 'utf8'));
-Promise.resolve(mod[process.argv[2]](params)).then(
-  (r) => fs.writeFileSync(process.argv[3], JSON.stringify(r === undefined ? null : r)),
+Promise.resolve(main(params)).then(
+  (r) => fs.writeFileSync(process.argv[3], JSON.stringify(r === undefined ? {} : r)),
   (e) => { console.error(String(e && e.stack || e)); process.exit(1); });
 "#;
 
@@ -136,11 +162,32 @@ async fn run(
             map.entry(key).or_insert(value);
         }
     }
-    let result_file = dir.path().join(".result.json");
-    let (program, harness) = if kind.starts_with("python") {
-        ("python3", PYTHON_HARNESS)
+    // Outside the action's directory, so the action's own files are exactly the zip's.
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let result_file = scratch.path().join("result.json");
+    let mut command = if kind.starts_with("python") {
+        let here = dir.path();
+        if here.join("__main__.py").is_file() {
+            std::fs::rename(here.join("__main__.py"), here.join("main__.py"))
+                .map_err(|e| e.to_string())?;
+        }
+        std::fs::write(here.join("exec__.py"), PYTHON_LAUNCHER).map_err(|e| e.to_string())?;
+        let mut command = tokio::process::Command::new("python3");
+        command
+            .arg("exec__.py")
+            .arg(&main)
+            .arg(&result_file)
+            .current_dir(here);
+        command
     } else if kind.starts_with("nodejs") {
-        ("node", NODE_HARNESS)
+        let mut command = tokio::process::Command::new("node");
+        command
+            .arg("-e")
+            .arg(NODE_HARNESS)
+            .arg(dir.path())
+            .arg(&main)
+            .arg(&result_file);
+        command
     } else {
         return Err(format!("kind {kind} cannot run here"));
     };
@@ -149,13 +196,7 @@ async fn run(
         .unwrap_or_default()
         .as_millis()
         + u128::from(timeout_ms);
-    let mut command = tokio::process::Command::new(program);
     command
-        .arg(if program == "python3" { "-c" } else { "-e" })
-        .arg(harness)
-        .arg(dir.path())
-        .arg(&main)
-        .arg(&result_file)
         .envs(env)
         .env("__OW_ACTION_NAME", fq_name)
         .env("__OW_ACTIVATION_ID", activation_id)
@@ -166,7 +207,7 @@ async fn run(
         .kill_on_drop(true);
     let mut child = command
         .spawn()
-        .map_err(|e| format!("cannot start {program}: {e}"))?;
+        .map_err(|e| format!("cannot start the {kind} runtime: {e}"))?;
     let logs = Arc::new(Mutex::new(Vec::new()));
     let mut readers = Vec::new();
     if let Some(stdout) = child.stdout.take() {

@@ -39,6 +39,8 @@ pub(crate) struct CachedFile {
 /// An installed set, ready to add to zips.
 #[derive(Debug, Clone)]
 pub(crate) struct Installed {
+    /// The directory holding them (a `site-packages`-like tree, or a `node_modules`).
+    pub root: PathBuf,
     /// Its files, sorted by `rel`.
     pub files: Vec<CachedFile>,
 }
@@ -56,6 +58,7 @@ pub(crate) fn ensure(
     }
     fs::create_dir_all(&root)
         .with_context(|| format!("cannot create the cache directory {}", root.display()))?;
+    sweep_abandoned(&root);
     let temp = tempfile::Builder::new()
         .prefix(&format!(".tmp-{}-", &spec.key[..16]))
         .tempdir_in(&root)
@@ -90,6 +93,27 @@ pub(crate) fn ensure(
     Ok((list(&entry.join("content"))?, false))
 }
 
+/// Removes temporary install directories that a killed run left behind (older than a day, so a
+/// concurrent run's are never touched). Best effort: the cache works without it.
+fn sweep_abandoned(root: &Path) {
+    const ABANDONED: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_temp = entry.file_name().to_string_lossy().starts_with(".tmp-");
+        let old = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > ABANDONED);
+        if is_temp && old {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// What an install is, for progress and the marker file.
 fn describe(spec: &Spec) -> String {
     match (spec.kind, &spec.python_version) {
@@ -113,7 +137,10 @@ fn describe(spec: &Spec) -> String {
 fn list(dir: &Path) -> anyhow::Result<Installed> {
     let mut files = Vec::new();
     if !dir.exists() {
-        return Ok(Installed { files });
+        return Ok(Installed {
+            root: dir.to_path_buf(),
+            files,
+        });
     }
     let canonical =
         fs::canonicalize(dir).with_context(|| format!("cannot open {}", dir.display()))?;
@@ -155,7 +182,10 @@ fn list(dir: &Path) -> anyhow::Result<Installed> {
         }
     }
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok(Installed { files })
+    Ok(Installed {
+        root: dir.to_path_buf(),
+        files,
+    })
 }
 
 #[cfg(unix)]

@@ -7,9 +7,9 @@
 //! and node (local), or left to the platform's own build (Google), which only needs the
 //! requirements file at the package root.
 //!
-//! Map: [`resolve`] finds each function's dependency files and settings (`custom.pythonRequirements`,
-//! `package.excludeDevDependencies`) and turns them into install specs keyed by content; [`cache`]
-//! installs a spec once into the user's cache directory, atomically, with [`python`] (pip) or
+//! Map: [`sources`] finds each function's dependency files and settings
+//! (`custom.pythonRequirements`, `package.excludeDevDependencies`); [`resolve`] turns them into
+//! install specs keyed by content; [`cache`] installs a spec once into the user's cache directory, atomically, with [`python`] (pip) or
 //! [`node`] (npm) run by [`tool`]; a second run with nothing changed runs neither. The packager
 //! then adds the cached files to the artifact (sorted, fixed timestamps, like every entry).
 //! User-facing docs: `docs/packaging.md` ("Dependencies").
@@ -18,6 +18,7 @@ mod cache;
 mod node;
 mod python;
 mod resolve;
+mod sources;
 mod tool;
 
 use std::collections::BTreeMap;
@@ -148,6 +149,24 @@ pub struct DependencyBuild {
     pub functions: Vec<String>,
     /// Files installed.
     pub files: usize,
+}
+
+/// The directories holding `function`'s dependencies, installed as `options` says (or taken from
+/// the cache): what `invoke local` puts on `PYTHONPATH` / `NODE_PATH` to run the working tree
+/// with them. Empty when the function has none.
+pub fn module_paths(
+    service: &crate::model::Service,
+    function: &str,
+    options: &DependencyOptions,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let artifact = (function.to_string(), vec![function.to_string()]);
+    let prepared = prepare(service, &[artifact], options)?;
+    Ok(prepared
+        .artifacts
+        .into_values()
+        .flat_map(|deps| deps.placements)
+        .map(|placement| placement.installed.root)
+        .collect())
 }
 
 /// The files of `installed` that `filters` leave out of a package (Python's `slim`, `noDeploy`).

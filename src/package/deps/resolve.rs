@@ -5,20 +5,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
-use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
 use super::cache::{self, Installed};
+use super::sources::{
+    NodeSource, PythonSettings, PythonSource, dir_prefix, included_files, node_source, parent_rel,
+    python_settings, python_source,
+};
 use super::{DependencyBuild, DependencyOptions, DependencyTarget, Platform};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{Function, Language, Service};
 use crate::package::GeneratedFile;
-
-/// `custom.pythonRequirements` keys stratus honours; every other key is accepted and ignored.
-const HONOURED: [&str; 3] = ["fileName", "slim", "noDeploy"];
 
 /// Bumped when what an install produces changes, so old cache entries are not reused.
 const CACHE_FORMAT: &str = "stratus-deps-1";
@@ -93,12 +93,6 @@ pub(crate) struct Prepared {
 struct Wanted {
     prefix: String,
     spec: Spec,
-    filters: PythonFilters,
-}
-
-/// The plugin settings under `custom.pythonRequirements`.
-struct PythonSettings {
-    file_name: Option<String>,
     filters: PythonFilters,
 }
 
@@ -232,91 +226,6 @@ pub(crate) fn prepare(
     Ok(prepared)
 }
 
-/// `dir/` for a non-empty directory, `""` for the root.
-fn dir_prefix(dir: &str) -> String {
-    let dir = dir.trim_matches('/');
-    if dir.is_empty() {
-        String::new()
-    } else {
-        format!("{dir}/")
-    }
-}
-
-/// The directory part of a `/`-separated relative path (`""` at the root).
-fn parent_rel(path: &str) -> String {
-    path.rsplit_once('/')
-        .map(|(dir, _)| dir.to_string())
-        .unwrap_or_default()
-}
-
-/// Reads `custom.pythonRequirements`, warning about keys stratus does not act on.
-fn python_settings(
-    service: &Service,
-    warnings: &mut Vec<Diagnostic>,
-) -> anyhow::Result<PythonSettings> {
-    let mut settings = PythonSettings {
-        file_name: None,
-        filters: PythonFilters::default(),
-    };
-    let Some(Json::Object(custom)) = service.custom.get("pythonRequirements") else {
-        return Ok(settings);
-    };
-    let mut problems = Diagnostics::default();
-    for (key, value) in custom {
-        let path = format!("custom.pythonRequirements.{key}");
-        let at = service.locate(&path).cloned();
-        match key.as_str() {
-            "fileName" => match value {
-                Json::String(name) if !name.trim().is_empty() => {
-                    settings.file_name = Some(name.trim().to_string());
-                }
-                _ => problems.push(
-                    Diagnostic::error(&path, "expected the requirements file's path")
-                        .at(at)
-                        .help("write e.g. `fileName: requirements-prod.txt` (relative to the service directory)"),
-                ),
-            },
-            "slim" => match value {
-                Json::Bool(slim) => settings.filters.slim = *slim,
-                Json::String(text) if text == "true" || text == "false" => {
-                    settings.filters.slim = text == "true";
-                }
-                _ => problems.push(
-                    Diagnostic::error(&path, "expected true or false")
-                        .at(at)
-                        .help("write `slim: true` to leave __pycache__, *.pyc, tests and dist-info RECORD files out"),
-                ),
-            },
-            "noDeploy" => match value {
-                Json::Array(items) if items.iter().all(Json::is_string) => {
-                    settings.filters.no_deploy = items
-                        .iter()
-                        .filter_map(Json::as_str)
-                        .map(str::to_string)
-                        .collect();
-                }
-                _ => problems.push(
-                    Diagnostic::error(&path, "expected a list of package names")
-                        .at(at)
-                        .help("write e.g. `noDeploy: [boto3, botocore]`"),
-                ),
-            },
-            _ => warnings.push(
-                Diagnostic::warning(
-                    &path,
-                    format!("stratus installs requirements itself and ignores `{key}`"),
-                )
-                .at(at)
-                .help(format!("stratus honours {} of custom.pythonRequirements (docs/packaging.md)", HONOURED.join(", "))),
-            ),
-        }
-    }
-    if problems.has_errors() {
-        return Err(problems.into());
-    }
-    Ok(settings)
-}
-
 /// The install spec of `function`, if it has dependencies to install.
 fn spec_for(
     service: &Service,
@@ -342,7 +251,11 @@ fn spec_for(
     }
     match runtime.language {
         Language::Python => {
-            let Some((source, requirements, from_file)) = python_source(service, &dirs, settings)?
+            let Some(PythonSource {
+                source,
+                requirements,
+                from_file,
+            }) = python_source(service, &dirs, settings)?
             else {
                 return Ok(None);
             };
@@ -365,7 +278,7 @@ fn spec_for(
                                     ),
                                 )
                                 .at(service.locate(&key).cloned())
-                                .help("name the minor version, e.g. `python3.12`"),
+                                .help("name the minor version: `python3.12` (AWS, Azure, local), `python:3.12` (OpenWhisk)"),
                             ])
                             .into());
                         }
@@ -409,69 +322,44 @@ fn spec_for(
         }
         Language::Node => {
             let omit_dev = service.package.exclude_dev_dependencies;
-            for dir in &dirs {
-                let source = format!("{}package.json", dir_prefix(dir));
-                let source_path = service.root.join(&source);
-                let Ok(text) = fs::read_to_string(&source_path) else {
-                    continue;
-                };
-                let manifest: Json = serde_json::from_str(&text).map_err(|error| {
-                    Diagnostics(vec![Diagnostic {
-                        severity: crate::diagnostic::Severity::Error,
-                        location: Some(crate::model::Location {
-                            file: source_path.clone(),
-                            line: error.line(),
-                            column: error.column(),
-                        }),
-                        key: None,
-                        message: format!("{source} is not valid JSON: {error}"),
-                        help: Some("fix the JSON, or remove the file if the function has no Node.js dependencies".to_string()),
-                    }])
-                })?;
-                let has = |field: &str| {
-                    manifest
-                        .get(field)
-                        .and_then(Json::as_object)
-                        .is_some_and(|deps| !deps.is_empty())
-                };
-                if !has("dependencies") && (omit_dev || !has("devDependencies")) {
-                    continue;
-                }
-                let lockfile = ["package-lock.json", "npm-shrinkwrap.json"]
-                    .iter()
-                    .map(|name| service.root.join(format!("{}{name}", dir_prefix(dir))))
-                    .find(|path| path.is_file());
-                let mut hasher = Sha256::new();
-                for part in [CACHE_FORMAT, "node", &format!("{platform:?}")] {
-                    hash_part(&mut hasher, part.as_bytes());
-                }
-                if platform == Platform::Host && matches!(target, DependencyTarget::Vendor { .. }) {
-                    hash_part(&mut hasher, cache::host_fingerprint(Kind::Node).as_bytes());
-                }
-                hash_part(
-                    &mut hasher,
-                    if omit_dev { b"omit-dev" } else { b"with-dev" },
-                );
-                hash_part(&mut hasher, text.as_bytes());
-                if let Some(lockfile) = &lockfile {
-                    let lock = fs::read(lockfile)
-                        .with_context(|| format!("cannot read {}", lockfile.display()))?;
-                    hash_part(&mut hasher, &lock);
-                }
-                return Ok(Some(Spec {
-                    kind: Kind::Node,
-                    source,
-                    source_path,
-                    requirements: String::new(),
-                    from_requirements_file: false,
-                    lockfile,
-                    omit_dev,
-                    platform,
-                    python_version: None,
-                    key: hex::encode(hasher.finalize()),
-                }));
+            let Some(found) = node_source(service, &dirs, omit_dev)? else {
+                return Ok(None);
+            };
+            let NodeSource {
+                source,
+                source_path,
+                text,
+                lockfile,
+            } = found;
+            let mut hasher = Sha256::new();
+            for part in [CACHE_FORMAT, "node", &format!("{platform:?}")] {
+                hash_part(&mut hasher, part.as_bytes());
             }
-            Ok(None)
+            if platform == Platform::Host && matches!(target, DependencyTarget::Vendor { .. }) {
+                hash_part(&mut hasher, cache::host_fingerprint(Kind::Node).as_bytes());
+            }
+            hash_part(
+                &mut hasher,
+                if omit_dev { b"omit-dev" } else { b"with-dev" },
+            );
+            hash_part(&mut hasher, text.as_bytes());
+            if let Some(lockfile) = &lockfile {
+                let lock = fs::read(lockfile)
+                    .with_context(|| format!("cannot read {}", lockfile.display()))?;
+                hash_part(&mut hasher, &lock);
+            }
+            Ok(Some(Spec {
+                kind: Kind::Node,
+                source,
+                source_path,
+                requirements: String::new(),
+                from_requirements_file: false,
+                lockfile,
+                omit_dev,
+                platform,
+                python_version: None,
+                key: hex::encode(hasher.finalize()),
+            }))
         }
         Language::Other => Ok(None),
     }
@@ -481,122 +369,6 @@ fn spec_for(
 fn hash_part(hasher: &mut Sha256, part: &[u8]) {
     hasher.update((part.len() as u64).to_le_bytes());
     hasher.update(part);
-}
-
-/// The requirements of a Python function: (source, requirement lines, whether they are the
-/// file's own text). `fileName` wins; else `requirements.txt` then `pyproject.toml` beside the
-/// handler, then at the root.
-fn python_source(
-    service: &Service,
-    dirs: &[String],
-    settings: &PythonSettings,
-) -> anyhow::Result<Option<(String, String, bool)>> {
-    if let Some(name) = &settings.file_name {
-        let path = service.root.join(name);
-        let text = fs::read_to_string(&path).map_err(|error| {
-            let key = "custom.pythonRequirements.fileName";
-            Diagnostics(vec![
-                Diagnostic::error(key, format!("cannot read {}: {error}", path.display()))
-                    .at(service.locate(key).cloned())
-                    .help("point fileName at the requirements file, relative to the service directory"),
-            ])
-        })?;
-        let name = name.trim_start_matches("./").to_string();
-        if name.ends_with(".toml") {
-            return Ok(pyproject_dependencies(&path, &text)?.map(|deps| (name, deps, false)));
-        }
-        return Ok(has_requirements(&text).then_some((name, text, true)));
-    }
-    for dir in dirs {
-        let source = format!("{}requirements.txt", dir_prefix(dir));
-        if let Ok(text) = fs::read_to_string(service.root.join(&source)) {
-            if has_requirements(&text) {
-                return Ok(Some((source, text, true)));
-            }
-            continue;
-        }
-        let source = format!("{}pyproject.toml", dir_prefix(dir));
-        let path = service.root.join(&source);
-        if let Ok(text) = fs::read_to_string(&path)
-            && let Some(deps) = pyproject_dependencies(&path, &text)?
-        {
-            return Ok(Some((source, deps, false)));
-        }
-    }
-    Ok(None)
-}
-
-/// Whether a requirements file names anything to install.
-fn has_requirements(text: &str) -> bool {
-    text.lines()
-        .map(|line| line.split('#').next().unwrap_or("").trim())
-        .any(|line| !line.is_empty())
-}
-
-/// `[project].dependencies` of a pyproject.toml as requirement lines, if it has any.
-fn pyproject_dependencies(path: &Path, text: &str) -> anyhow::Result<Option<String>> {
-    let table: toml::Table = text.parse().map_err(|error: toml::de::Error| {
-        let (line, column) = error
-            .span()
-            .map(|span| line_column(text, span.start))
-            .unwrap_or((1, 1));
-        Diagnostics(vec![Diagnostic {
-            severity: crate::diagnostic::Severity::Error,
-            location: Some(crate::model::Location {
-                file: path.to_path_buf(),
-                line,
-                column,
-            }),
-            key: None,
-            message: format!("{} is not valid TOML: {}", path.display(), error.message()),
-            help: Some("fix the file, or list the dependencies in requirements.txt".to_string()),
-        }])
-    })?;
-    let deps: Vec<&str> = table
-        .get("project")
-        .and_then(|project| project.get("dependencies"))
-        .and_then(|deps| deps.as_array())
-        .map(|deps| deps.iter().filter_map(|dep| dep.as_str()).collect())
-        .unwrap_or_default();
-    if deps.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(deps.iter().map(|dep| format!("{dep}\n")).collect()))
-}
-
-/// 1-based line and column of byte `offset` in `text`.
-pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |tail| tail.chars().count())
-        + 1;
-    (line, column)
-}
-
-/// Files a requirements file pulls in with `-r` / `-c` (recursively, a few levels deep).
-fn included_files(file: &Path, text: &str, depth: usize) -> Vec<PathBuf> {
-    if depth > 4 {
-        return Vec::new();
-    }
-    let base = file.parent().unwrap_or(Path::new("."));
-    let mut found = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        let rest = ["-r", "--requirement", "-c", "--constraint"]
-            .iter()
-            .find_map(|flag| line.strip_prefix(flag))
-            .map(|rest| rest.trim_start_matches('=').trim());
-        if let Some(rest) = rest.filter(|rest| !rest.is_empty()) {
-            let path = base.join(rest);
-            let nested = fs::read_to_string(&path).unwrap_or_default();
-            found.push(path.clone());
-            found.extend(included_files(&path, &nested, depth + 1));
-        }
-    }
-    found
 }
 
 /// For a platform that builds itself: make sure its requirements file sits at the package root.

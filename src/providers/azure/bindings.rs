@@ -5,8 +5,14 @@
 //! ([`shim_files`]) that the bindings point at.
 //!
 //! The zip is assembled deterministically from the per-function artifacts, so its sha256
-//! changes only when some function's code or bindings change.
+//! changes only when some function's code or bindings change. Vendored Python packages are the
+//! exception to "each artifact in its function's folder": the Python worker looks for them only
+//! in [`PYTHON_PACKAGES`] at the app root, so each artifact's `.python_packages/` is lifted
+//! there, shared by every function of the app (two functions needing different contents for
+//! the same file is an error). A top-level `node_modules/` that every function shares is
+//! lifted to the app root too (one copy instead of one per function).
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +23,15 @@ use super::app::native_handlers;
 use crate::model::{Event, Function, Language, Service};
 use crate::package::writer::{EntrySource, ZipEntry, write_zip};
 use crate::package::{GeneratedFile, Packaged};
+
+/// Where the Python worker finds an app's own packages, relative to the app root
+/// (`/home/site/wwwroot`): its launcher puts this directory on `PYTHONPATH`.
+pub const PYTHON_PACKAGES: &str = ".python_packages/lib/site-packages";
+
+/// The artifact directory that goes to the app root instead of the function's folder.
+const APP_ROOT_DIR: &str = ".python_packages/";
+/// An artifact's top-level Node packages, lifted to the app root when every function shares them.
+const NODE_MODULES: &str = "node_modules/";
 
 const PY_SHIM: &str = include_str!("shims/aws_handler.py");
 const JS_SHIM: &str = include_str!("shims/aws_handler.js");
@@ -277,7 +292,7 @@ pub struct AppPackage {
     pub sha256: String,
 }
 
-fn read_zip(path: &Path) -> anyhow::Result<Vec<(String, Vec<u8>, bool)>> {
+fn read_zip(path: &Path) -> anyhow::Result<Vec<ZipFile>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut archive =
         zip::ZipArchive::new(file).with_context(|| format!("reading {}", path.display()))?;
@@ -296,6 +311,70 @@ fn read_zip(path: &Path) -> anyhow::Result<Vec<(String, Vec<u8>, bool)>> {
     Ok(out)
 }
 
+/// Two functions whose vendored Python packages disagree on `file`.
+fn conflict(first: &str, second: &str, file: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "functions `{first}` and `{second}` need different contents for {file}, but an Azure function app has one {PYTHON_PACKAGES} for all its functions\n  help: give them the same Python requirements (one requirements.txt at the service root), or deploy them as separate services"
+    )
+}
+
+/// Checks, before anything is written, that the vendored Python packages of the packaged
+/// functions can share the app root: no file of `.python_packages/` differs between two
+/// artifacts (compared by size and CRC-32, read from the zips' directories).
+pub fn check_python_packages(packaged: &Packaged) -> anyhow::Result<()> {
+    let mut seen: BTreeMap<String, (u64, u32, String)> = BTreeMap::new();
+    for artifact in &packaged.artifacts {
+        let owner = artifact
+            .functions
+            .first()
+            .cloned()
+            .unwrap_or_else(|| artifact.name.clone());
+        let file = std::fs::File::open(&artifact.path)
+            .with_context(|| format!("opening {}", artifact.path.display()))?;
+        let mut archive = zip::ZipArchive::new(file)
+            .with_context(|| format!("reading {}", artifact.path.display()))?;
+        for index in 0..archive.len() {
+            let entry = archive.by_index_raw(index)?;
+            let name = entry.name()?.to_string();
+            if entry.is_dir() || !name.starts_with(APP_ROOT_DIR) {
+                continue;
+            }
+            let summary = (entry.size(), entry.crc32());
+            match seen.get(&name) {
+                None => {
+                    seen.insert(name, (summary.0, summary.1, owner.clone()));
+                }
+                Some((size, crc, first)) if (*size, *crc) != summary => {
+                    return Err(conflict(first, &owner, &name));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One file of an artifact: name, contents, executable.
+type ZipFile = (String, Vec<u8>, bool);
+
+/// Whether every function that carries a top-level `node_modules/` carries the same one: then
+/// one copy goes to the app root, where `require` finds it from every function's folder (Node
+/// looks in the parent directories), instead of one per function. Different sets stay in their
+/// functions' folders.
+fn node_modules_shared(contents: &[(&Function, Vec<ZipFile>)]) -> bool {
+    let sets: Vec<Vec<&ZipFile>> = contents
+        .iter()
+        .map(|(_, files)| {
+            files
+                .iter()
+                .filter(|(name, _, _)| name.starts_with(NODE_MODULES))
+                .collect::<Vec<_>>()
+        })
+        .filter(|set| !set.is_empty())
+        .collect();
+    !sets.is_empty() && sets.windows(2).all(|pair| pair[0] == pair[1])
+}
+
 /// Builds the app zip (next to the artifacts) from every function of `service`.
 pub fn build_app_package(service: &Service, packaged: &Packaged) -> anyhow::Result<AppPackage> {
     let mut files: Vec<(String, Vec<u8>, bool)> = vec![(
@@ -303,6 +382,7 @@ pub fn build_app_package(service: &Service, packaged: &Packaged) -> anyhow::Resu
         serde_json::to_vec_pretty(&host_json(service))?,
         false,
     )];
+    let mut contents: Vec<(&Function, Vec<ZipFile>)> = Vec::new();
     for function in service.functions.values() {
         let artifact = packaged.for_function(&function.name).with_context(|| {
             format!(
@@ -310,8 +390,28 @@ pub fn build_app_package(service: &Service, packaged: &Packaged) -> anyhow::Resu
                 function.name
             )
         })?;
-        for (name, bytes, executable) in read_zip(&artifact.path)? {
-            files.push((format!("{}/{name}", function.name), bytes, executable));
+        contents.push((function, read_zip(&artifact.path)?));
+    }
+    let lift_node = node_modules_shared(&contents);
+    // Paths lifted to the app root -> (contents, executable, the first function carrying it).
+    let mut shared: BTreeMap<String, (Vec<u8>, bool, String)> = BTreeMap::new();
+    for (function, zip) in contents {
+        for (name, bytes, executable) in zip {
+            let to_root =
+                name.starts_with(APP_ROOT_DIR) || (lift_node && name.starts_with(NODE_MODULES));
+            if !to_root {
+                files.push((format!("{}/{name}", function.name), bytes, executable));
+                continue;
+            }
+            match shared.get(&name) {
+                None => {
+                    shared.insert(name, (bytes, executable, function.name.clone()));
+                }
+                Some((first, _, owner)) if *first != bytes => {
+                    return Err(conflict(owner, &function.name, &name));
+                }
+                Some(_) => {}
+            }
         }
         files.push((
             format!("{}/function.json", function.name),
@@ -319,6 +419,11 @@ pub fn build_app_package(service: &Service, packaged: &Packaged) -> anyhow::Resu
             false,
         ));
     }
+    files.extend(
+        shared
+            .into_iter()
+            .map(|(name, (bytes, executable, _))| (name, bytes, executable)),
+    );
     files.sort_by(|a, b| a.0.cmp(&b.0));
     files.dedup_by(|a, b| a.0 == b.0);
     let entries: Vec<ZipEntry<'_>> = files

@@ -1,9 +1,11 @@
 //! Checks before any network call: one runtime for the whole app (Azure runs an app on one
 //! runtime), a runtime Flex Consumption offers, memory within its instance sizes (rounding
-//! said out loud), events it can bind, function names Azure accepts.
+//! said out loud), events it can bind, function names Azure accepts; `architecture: arm64` is
+//! warned as ignored (Flex Consumption runs x86_64, dependencies are installed for it).
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{Event, Service};
+use crate::package::deps::Arch;
 use crate::providers::Scope;
 
 use super::app::{flex_runtime, instance_memory};
@@ -159,6 +161,29 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
                     "use http or timer/schedule events",
                 ),
             }
+        }
+    }
+    let mut architectures: Vec<(String, Option<&str>)> = vec![(
+        "provider.architecture".into(),
+        service.provider.architecture.as_deref(),
+    )];
+    architectures.extend(service.functions.values().map(|function| {
+        (
+            format!("functions.{}.architecture", function.name),
+            function.extra.get("architecture").and_then(|v| v.as_str()),
+        )
+    }));
+    for (key, value) in architectures {
+        if Arch::parse(value) == Arch::Arm64 {
+            warnings.push(
+                Diagnostic::warning(
+                    key.clone(),
+                    "Azure Functions' Flex Consumption runs on x86_64: `architecture: arm64` is \
+                     ignored, and dependencies are installed for Linux x86_64",
+                )
+                .at(service.locate(&key).cloned())
+                .help("remove `architecture`, or keep it for the other providers"),
+            );
         }
     }
     for warning in warnings {

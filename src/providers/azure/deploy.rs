@@ -233,6 +233,8 @@ pub async fn plan(
     packaged: &Packaged,
     scope: &Scope,
 ) -> anyhow::Result<Plan> {
+    // Before any call: vendored Python packages that cannot share the app root stop the plan.
+    bindings::check_python_packages(packaged)?;
     let names = Names::new(service, config);
     let live = read_live(arm, &names).await?;
     if let Some(app) = &live.app {

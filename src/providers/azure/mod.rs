@@ -43,7 +43,7 @@ use super::{
 use crate::diagnostic::Diagnostics;
 use crate::http::{self, HttpClient, HttpConfig, Idempotency, register_secret};
 use crate::model::{Function, ProviderKind, Service};
-use crate::package::deps::{DependencyTarget, Platform};
+use crate::package::deps::{Arch, DependencyTarget, Platform};
 use crate::package::{GeneratedFile, Packaged, SizeLimits};
 
 /// Deploys to one subscription.
@@ -137,12 +137,14 @@ impl Target for AzureTarget {
         Ok(bindings::shim_files(service, function))
     }
 
-    fn dependencies(&self, service: &Service, function: &Function) -> DependencyTarget {
-        // The Python worker adds .python_packages/lib/site-packages to sys.path; Node finds
-        // node_modules beside package.json. Flex Consumption runs Linux.
+    fn dependencies(&self, _: &Service, _: &Function) -> DependencyTarget {
+        // The Python worker puts <app root>/.python_packages/lib/site-packages on PYTHONPATH
+        // (the app package lifts each artifact's copy there); Node finds node_modules beside
+        // package.json, in the function's folder. Flex Consumption runs Linux on x86_64 only,
+        // whatever `architecture` says (`check` warns that arm64 is ignored).
         DependencyTarget::Vendor {
-            platform: Platform::Linux(super::architecture(service, function)),
-            python_dir: ".python_packages/lib/site-packages".to_string(),
+            platform: Platform::Linux(Arch::X86_64),
+            python_dir: bindings::PYTHON_PACKAGES.to_string(),
         }
     }
 

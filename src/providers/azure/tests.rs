@@ -5,6 +5,8 @@ use serde_json::json;
 use super::{bindings, check};
 use crate::manifest::{self, LoadOptions};
 use crate::model::Service;
+use crate::package::writer::{EntrySource, ZipEntry, write_zip};
+use crate::package::{Artifact, Packaged};
 use crate::providers::Scope;
 
 fn load(manifest: &str) -> Service {
@@ -117,4 +119,168 @@ functions:
         },
     );
     assert!(scoped.to_string().contains("deploy -f"), "{scoped}");
+}
+
+#[test]
+fn dependencies_are_for_x86_64_and_arm64_is_warned_as_ignored() {
+    use crate::package::deps::{Arch, DependencyTarget, Platform};
+    use crate::providers::Target;
+    let service = load(
+        r#"
+service: s
+provider: {name: aws, runtime: python3.12, architecture: arm64}
+functions:
+  a:
+    handler: a.handler
+"#,
+    );
+    let provider = super::AzureTarget;
+    assert_eq!(
+        provider.dependencies(&service, &service.functions["a"]),
+        DependencyTarget::Vendor {
+            platform: Platform::Linux(Arch::X86_64),
+            python_dir: ".python_packages/lib/site-packages".into(),
+        }
+    );
+    let diagnostics = check::check(&service, &Scope::default());
+    let warning = diagnostics
+        .warnings()
+        .find(|w| w.message.contains("arm64"))
+        .unwrap_or_else(|| panic!("{diagnostics:?}"));
+    assert_eq!(warning.key.as_deref(), Some("provider.architecture"));
+    assert!(!diagnostics.has_errors(), "{diagnostics}");
+}
+
+/// A function artifact zip holding `files`.
+fn artifact(dir: &std::path::Path, function: &str, files: &[(&str, &str)]) -> Artifact {
+    let path = dir.join(format!("{function}.zip"));
+    let mut files = files.to_vec();
+    files.sort();
+    let entries: Vec<ZipEntry<'_>> = files
+        .iter()
+        .map(|(name, text)| ZipEntry {
+            name: name.to_string(),
+            source: EntrySource::Memory(text.as_bytes()),
+            size: text.len() as u64,
+            executable: false,
+        })
+        .collect();
+    let written = write_zip(&entries, &path).unwrap();
+    Artifact {
+        name: function.into(),
+        path,
+        sha256: written.sha256,
+        size: 0,
+        unzipped_size: 0,
+        entries: files.len(),
+        functions: vec![function.into()],
+    }
+}
+
+#[test]
+fn python_packages_are_lifted_to_the_app_root_once_and_conflicts_refused() {
+    let service = load(
+        r#"
+service: s
+provider: {name: azure, runtime: python3.11}
+package: {individually: true}
+functions:
+  a:
+    handler: a.main
+  b:
+    handler: b.main
+"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let six = ".python_packages/lib/site-packages/six.py";
+    let packaged = Packaged {
+        artifacts: vec![
+            artifact(dir.path(), "a", &[("a.py", "A"), (six, "six 1")]),
+            artifact(dir.path(), "b", &[("b.py", "B"), (six, "six 1")]),
+        ],
+        ..Packaged::default()
+    };
+    bindings::check_python_packages(&packaged).unwrap();
+    let app = bindings::build_app_package(&service, &packaged).unwrap();
+    let archive = zip::ZipArchive::new(std::fs::File::open(&app.path).unwrap()).unwrap();
+    let names: Vec<String> = archive
+        .file_names()
+        .map(|n| n.unwrap().to_string())
+        .collect();
+    let has = |name: &str| names.iter().any(|n| n == name);
+    assert!(has(six), "{names:?}");
+    assert!(has("a/a.py") && has("b/b.py"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.ends_with(six) && *n != six),
+        "none left in the function folders: {names:?}"
+    );
+
+    let packaged = Packaged {
+        artifacts: vec![
+            artifact(dir.path(), "a", &[("a.py", "A"), (six, "six 1")]),
+            artifact(dir.path(), "b", &[("b.py", "B"), (six, "six 2")]),
+        ],
+        ..Packaged::default()
+    };
+    for error in [
+        bindings::check_python_packages(&packaged).unwrap_err(),
+        bindings::build_app_package(&service, &packaged).unwrap_err(),
+    ] {
+        let text = error.to_string();
+        assert!(
+            text.contains("`a` and `b`") && text.contains(six) && text.contains("help:"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn node_modules_go_to_the_app_root_only_when_every_function_shares_them() {
+    let service = load(
+        r#"
+service: s
+provider: {name: azure, runtime: nodejs20}
+package: {individually: true}
+functions:
+  a:
+    handler: a.main
+  b:
+    handler: b.main
+"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let module = "node_modules/m/index.js";
+    let names_of = |packaged: &Packaged| -> Vec<String> {
+        let app = bindings::build_app_package(&service, packaged).unwrap();
+        let archive = zip::ZipArchive::new(std::fs::File::open(&app.path).unwrap()).unwrap();
+        archive
+            .file_names()
+            .map(|n| n.unwrap().to_string())
+            .collect()
+    };
+    let same = Packaged {
+        artifacts: vec![
+            artifact(dir.path(), "a", &[("a.js", "A"), (module, "m1")]),
+            artifact(dir.path(), "b", &[("b.js", "B"), (module, "m1")]),
+        ],
+        ..Packaged::default()
+    };
+    let names = names_of(&same);
+    assert!(names.iter().any(|n| n == module), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.ends_with(module) && n != module),
+        "{names:?}"
+    );
+    let different = Packaged {
+        artifacts: vec![
+            artifact(dir.path(), "a", &[("a.js", "A"), (module, "m1")]),
+            artifact(dir.path(), "b", &[("b.js", "B"), (module, "m2")]),
+        ],
+        ..Packaged::default()
+    };
+    let names = names_of(&different);
+    for expected in ["a/node_modules/m/index.js", "b/node_modules/m/index.js"] {
+        assert!(names.iter().any(|n| n == expected), "{names:?}");
+    }
+    assert!(!names.iter().any(|n| n == module), "{names:?}");
 }

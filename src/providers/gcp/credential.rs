@@ -8,10 +8,10 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use reqwest::Url;
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use serde_json::{Value as Json, json};
 
 use crate::http::{self, HttpClient, Idempotency, TemporaryToken, TokenCache, register_secret};
@@ -189,7 +189,7 @@ pub fn sign_jwt(
         b64url(header.to_string().as_bytes()),
         b64url(body.to_string().as_bytes())
     );
-    let mut signature = vec![0u8; key.public_modulus_len()];
+    let mut signature = vec![0u8; key.public().modulus_len()];
     key.sign(
         &RSA_PKCS1_SHA256,
         &SystemRandom::new(),

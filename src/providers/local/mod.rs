@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use super::*;
 use crate::model::Function;
 use crate::package::Packaged;
-use crate::package::deps::{DependencyTarget, Platform};
+use crate::package::deps::{DependencyOptions, DependencyTarget, Platform};
 use logs::LogStore;
 use runner::RunSpec;
 use state::StageDir;
@@ -114,6 +114,7 @@ impl LocalProvider {
             environment: installed.environment,
             code_dir,
             logs: Some(LogStore::new(stage.logs_dir())),
+            module_paths: Vec::new(),
         })
     }
 
@@ -144,6 +145,7 @@ impl LocalProvider {
             environment: manifest_function.environment.clone(),
             code_dir: service.root.clone(),
             logs: None,
+            module_paths: Vec::new(),
         })
     }
 
@@ -154,7 +156,19 @@ impl LocalProvider {
         service: &Service,
         request: &InvokeRequest,
     ) -> anyhow::Result<Invocation> {
-        let spec = self.working_tree_spec(service, &request.function)?;
+        let mut spec = self.working_tree_spec(service, &request.function)?;
+        // The working tree has no vendored dependencies: install them for this machine (or
+        // take them from the cache) and put them on the module path.
+        let options = DependencyOptions {
+            targets: [(
+                request.function.clone(),
+                DependencyTarget::vendor(Platform::Host),
+            )]
+            .into(),
+            ..DependencyOptions::default()
+        };
+        spec.module_paths =
+            crate::package::deps::module_paths(service, &request.function, &options)?;
         run_request(spec, request).await
     }
 

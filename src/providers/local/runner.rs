@@ -76,6 +76,9 @@ pub struct RunSpec {
     pub code_dir: PathBuf,
     /// Where to log; `None` keeps the lines in memory only (`invoke local`).
     pub logs: Option<LogStore>,
+    /// Directories with installed dependencies, put on `PYTHONPATH` / `NODE_PATH` (`invoke
+    /// local`: the working tree carries none; a deployed package carries its own).
+    pub module_paths: Vec<PathBuf>,
 }
 
 /// The interpreter for `language`: its program name and how to pass a script.
@@ -257,6 +260,21 @@ async fn run_with_id(
         }
     }
     command.envs(platform_env(&spec));
+    if !spec.module_paths.is_empty() {
+        let variable = match spec.language {
+            Language::Node => "NODE_PATH",
+            _ => "PYTHONPATH",
+        };
+        let inherited = std::env::var_os(variable);
+        let paths = spec
+            .module_paths
+            .iter()
+            .cloned()
+            .chain(inherited.iter().flat_map(std::env::split_paths));
+        if let Ok(joined) = std::env::join_paths(paths) {
+            command.env(variable, joined);
+        }
+    }
     command.envs(&spec.environment);
     command
         .env("_STRATUS_HANDLER", &spec.handler)

@@ -1,13 +1,49 @@
 //! What the OpenWhisk provider checks before any network call, every problem at once, each
-//! naming its manifest key: runtimes it can map, handlers, sequences, events, limits, names.
+//! naming its manifest key: runtimes it can map, handlers, sequences, events, limits, names,
+//! and what `architecture` means for the dependencies installed.
 
 use serde_json::Value as Json;
 
 use super::runtime;
 use super::spec::{to_cron, trigger_name};
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::model::{Event, Function, Runtime, Service};
+use crate::model::{Event, Function, ProviderKind, Runtime, Service};
+use crate::package::deps::Arch;
 use crate::providers::Scope;
+
+/// Warns about `architecture: arm64`: in a manifest written for another cloud it is ignored
+/// (dependencies are installed for x86_64, what OpenWhisk's runtime images run); in one written
+/// for OpenWhisk it selects aarch64 wheels, right only if the invokers run arm64 images.
+fn architecture_warnings(service: &Service, warnings: &mut Vec<Diagnostic>) {
+    let mut keys = vec![(
+        "provider.architecture".to_string(),
+        service.provider.architecture.as_deref(),
+    )];
+    keys.extend(service.functions.values().map(|function| {
+        (
+            format!("functions.{}.architecture", function.name),
+            function.extra.get("architecture").and_then(Json::as_str),
+        )
+    }));
+    let own = service.provider.name == ProviderKind::Openwhisk;
+    for (key, value) in keys {
+        if Arch::parse(value) != Arch::Arm64 {
+            continue;
+        }
+        let (message, help) = if own {
+            (
+                "dependencies are installed for Linux aarch64, but the runtime images OpenWhisk publishes run x86_64",
+                "keep `architecture: arm64` only if your invokers run arm64 images",
+            )
+        } else {
+            (
+                "`architecture: arm64` is Lambda's setting and is ignored on OpenWhisk: dependencies are installed for Linux x86_64, what its runtime images run",
+                "nothing to do unless your invokers run arm64 images (then deploy a manifest written for OpenWhisk with `architecture: arm64`)",
+            )
+        };
+        warnings.push(Diagnostic::warning(key, message).help(help));
+    }
+}
 
 /// OpenWhisk's default largest memory limit, MB (deployments may raise it).
 const DEFAULT_MAX_MEMORY_MB: u32 = 512;
@@ -212,6 +248,7 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
             }
         }
     }
+    architecture_warnings(service, &mut warnings);
     for warning in warnings {
         let location = warning
             .key
@@ -359,5 +396,42 @@ mod tests {
             runtime_of(&svc, &svc.functions["big"]).raw,
             "nodejs:default"
         );
+    }
+
+    #[test]
+    fn arm64_selects_aarch64_wheels_only_in_a_manifest_written_for_openwhisk() {
+        use crate::package::deps::{DependencyTarget, Platform};
+        use crate::providers::Target;
+        use crate::providers::openwhisk::OpenWhiskTarget;
+        let provider = OpenWhiskTarget;
+        let mut svc = service(&[]);
+        svc.provider.architecture = Some("arm64".into());
+        let mut f = function("f", Some("h.main"));
+        f.memory_size = Some(256);
+        svc.functions.insert("f".into(), f);
+        let platform = |svc: &Service| match provider.dependencies(svc, &svc.functions["f"]) {
+            DependencyTarget::Vendor {
+                platform,
+                python_dir,
+            } => {
+                assert_eq!(python_dir, "", "vendored at the zip root");
+                platform
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(platform(&svc), Platform::Linux(Arch::Arm64));
+        let found = check(&svc, &Scope::default());
+        assert_eq!(keys(&found, false), ["provider.architecture"], "{found}");
+        let says =
+            |found: &Diagnostics, text: &str| found.0.iter().any(|d| d.message.contains(text));
+        assert!(says(&found, "Linux aarch64"), "{found:?}");
+
+        svc.provider.name = ProviderKind::Aws;
+        assert_eq!(platform(&svc), Platform::Linux(Arch::X86_64));
+        let found = check(&svc, &Scope::default());
+        assert!(says(&found, "ignored on OpenWhisk"), "{found:?}");
+
+        svc.provider.architecture = None;
+        assert!(keys(&check(&svc, &Scope::default()), false).is_empty());
     }
 }

@@ -36,6 +36,7 @@ use super::{
 use crate::diagnostic::Diagnostics;
 use crate::http::HttpConfig;
 use crate::model::{Function, ProviderKind, Service};
+use crate::package::deps::{Arch, DependencyTarget, Platform};
 use crate::package::{GeneratedFile, Packaged, SizeLimits};
 
 /// The longest an activation runs under OpenWhisk's default limits (5 minutes), in ms.
@@ -90,6 +91,18 @@ impl Target for OpenWhiskTarget {
             return Ok(Vec::new());
         }
         runtime::entry_files(check::runtime_of(service, function).language, &service.root)
+    }
+
+    fn dependencies(&self, service: &Service, function: &Function) -> DependencyTarget {
+        // Vendored at the zip root: the runtimes load a zip action from its unzipped directory
+        // (Python's first sys.path entry; node_modules resolves from there). The runtime images
+        // OpenWhisk publishes run x86_64; `architecture` is honoured only in a manifest written
+        // for OpenWhisk (invokers running arm64 images), not one written for Lambda.
+        let arch = match service.provider.name {
+            ProviderKind::Openwhisk => super::architecture(service, function),
+            _ => Arch::X86_64,
+        };
+        DependencyTarget::vendor(Platform::Linux(arch))
     }
 
     fn size_limits(&self) -> Option<SizeLimits> {
