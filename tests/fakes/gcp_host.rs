@@ -263,6 +263,7 @@ pub fn list_entries(shared: &Shared, body: &[u8]) -> Reply {
                     "textPayload" => entry.get("textPayload"),
                     "jsonPayload.message" => entry.pointer("/jsonPayload/message"),
                     "trace" => entry.get("trace"),
+                    "labels.execution_id" => entry.pointer("/labels/execution_id"),
                     _ => None,
                 }
                 .and_then(Json::as_str);

@@ -36,13 +36,22 @@ pub fn new_trace() -> (String, String) {
     (trace, header)
 }
 
-/// The Logging filter for the entries of function `id` written while serving trace `trace`.
-pub fn call_filter(project: &str, id: &str, trace: &str) -> String {
-    format!(
-        "{} AND trace={}",
-        filter(id, None, None),
+/// The Logging filter for the entries of function `id` written while serving trace `trace`
+/// (or labelled with the call's execution id, which the Functions Framework puts on what the
+/// function printed, when the answer named one).
+pub fn call_filter(project: &str, id: &str, trace: &str, execution: Option<&str>) -> String {
+    let trace = format!(
+        "trace={}",
         quoted(&format!("projects/{project}/traces/{trace}"))
-    )
+    );
+    match execution {
+        Some(execution) => format!(
+            "{} AND ({trace} OR labels.execution_id={})",
+            filter(id, None, None),
+            quoted(execution)
+        ),
+        None => format!("{} AND {trace}", filter(id, None, None)),
+    }
 }
 
 /// Whether `entry` is Cloud Run's request log (one per served request).
@@ -54,15 +63,17 @@ pub fn is_request_log(entry: &Json) -> bool {
             .is_some_and(|name| name.ends_with("%2Frequests"))
 }
 
-/// The records of function `function` (deployed as `id`) from the call traced as `trace`,
-/// read until they have settled or the bounded wait is over.
+/// The records of function `function` (deployed as `id`) from the call traced as `trace`
+/// (execution id `execution`, when known), read until they have settled or the bounded wait
+/// is over.
 pub async fn call_records(
     client: &GcfClient,
     function: &str,
     id: &str,
     trace: &str,
+    execution: Option<&str>,
 ) -> anyhow::Result<Vec<LogRecord>> {
-    let filter = call_filter(&client.project, id, trace);
+    let filter = call_filter(&client.project, id, trace, execution);
     let poll = client.poll_config();
     let timeout = poll.timeout.min(CALL_LOGS_TIMEOUT);
     let started = tokio::time::Instant::now();
@@ -208,9 +219,16 @@ mod tests {
         assert_eq!(id, trace);
         assert!(rest.ends_with(";o=1"), "{header}");
         assert_ne!(new_trace().0, trace);
-        let f = call_filter("p", "svc-dev-a", &trace);
+        let f = call_filter("p", "svc-dev-a", &trace, None);
         assert!(
             f.ends_with(&format!(" AND trace=\"projects/p/traces/{trace}\"")),
+            "{f}"
+        );
+        let f = call_filter("p", "svc-dev-a", &trace, Some("ex1"));
+        assert!(
+            f.ends_with(&format!(
+                " AND (trace=\"projects/p/traces/{trace}\" OR labels.execution_id=\"ex1\")"
+            )),
             "{f}"
         );
         assert!(is_request_log(

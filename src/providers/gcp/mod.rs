@@ -363,12 +363,18 @@ impl Provider for GcpProvider {
         };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).ok();
         let logs = match &trace {
-            Some((trace, _)) => logs::call_records(&self.client, &request.function, &id, trace)
-                .await
-                .with_context(|| format!("reading the log entries of this call to {id}"))?
-                .into_iter()
-                .map(|record| record.message)
-                .collect(),
+            Some((trace, _)) => logs::call_records(
+                &self.client,
+                &request.function,
+                &id,
+                trace,
+                request_id.as_deref(),
+            )
+            .await
+            .with_context(|| format!("reading the log entries of this call to {id}"))?
+            .into_iter()
+            .map(|record| record.message)
+            .collect(),
             None => Vec::new(),
         };
         Ok(Invocation {
