@@ -76,6 +76,27 @@ async fn a_service_deploys_invokes_and_is_removed_on_gcp() {
     let result: Value = serde_json::from_str(&common::stdout_of(&invoked)).unwrap();
     assert_eq!(result["body"], "Hello, Goog!");
 
+    // --log prints the call's own lines (found by its trace) on stderr.
+    let logged = run(
+        &sandbox,
+        &fake,
+        &[
+            "invoke",
+            "-f",
+            "hello",
+            "--log",
+            "--data",
+            r#"{"name":"Trace"}"#,
+        ],
+    )
+    .await;
+    assert!(common::stdout_of(&logged).contains("Hello, Trace!"));
+    let stderr = String::from_utf8_lossy(&logged.stderr);
+    assert!(
+        stderr.contains("greeting Trace") && !stderr.contains("greeting Goog"),
+        "{stderr}"
+    );
+
     let logs = run(&sandbox, &fake, &["logs", "-f", "hello"]).await;
     assert!(common::stdout_of(&logs).contains("greeting Goog"));
 
@@ -108,4 +129,42 @@ async fn missing_credentials_say_where_stratus_looked() {
             && stderr.contains("application_default_credentials.json"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_handler_written_for_aws_answers_through_the_cli_on_gcp() {
+    let fake = FakeGcp::start().await;
+    let sandbox = Sandbox::empty();
+    sandbox.write(
+        "serverless.yml",
+        "service: clinode\nprovider:\n  name: aws\n  runtime: nodejs20.x\nfunctions:\n  hello:\n    handler: handler.hello\n",
+    );
+    sandbox.write(
+        "handler.js",
+        "exports.hello = async (event) => { console.log('node greets ' + event.name); \
+         return { statusCode: 200, body: 'Hello, ' + event.name + '!' }; };\n",
+    );
+    let deployed = run(&sandbox, &fake, &["deploy"]).await;
+    common::stdout_of(&deployed);
+    assert_eq!(
+        fake.function("clinode-dev-hello").unwrap()["buildConfig"]["runtime"],
+        "nodejs20"
+    );
+    let invoked = run(
+        &sandbox,
+        &fake,
+        &[
+            "invoke",
+            "-f",
+            "hello",
+            "--log",
+            "--data",
+            r#"{"name":"Node"}"#,
+        ],
+    )
+    .await;
+    let result: Value = serde_json::from_str(&common::stdout_of(&invoked)).unwrap();
+    assert_eq!(result["body"], "Hello, Node!");
+    let stderr = String::from_utf8_lossy(&invoked.stderr);
+    assert!(stderr.contains("node greets Node"), "{stderr}");
 }

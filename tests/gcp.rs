@@ -6,6 +6,8 @@
 mod common;
 #[path = "fakes/mod.rs"]
 mod fakes;
+#[path = "gcp/support.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,9 +18,8 @@ use stratus::manifest::{self, LoadOptions};
 use stratus::model::Service;
 use stratus::providers::gcp::GcpProvider;
 use stratus::providers::gcp::config::GcpConfig;
-use stratus::providers::{
-    Action, Applied, ApplyError, InvokeRequest, Outcome, Plan, Provider, Scope,
-};
+use stratus::providers::{Action, Outcome, Provider, Scope};
+use support::{deploy, invoke, try_deploy};
 
 const HANDLER: &str = r#"
 import json
@@ -57,59 +58,8 @@ impl Project {
     }
 
     fn load(&self) -> Service {
-        manifest::load(&LoadOptions {
-            cwd: self.dir.path().to_path_buf(),
-            ..LoadOptions::default()
-        })
-        .unwrap()
-        .service
+        support::load(self.dir.path())
     }
-}
-
-async fn try_deploy(
-    provider: &GcpProvider,
-    service: &Service,
-) -> (Plan, Result<Applied, ApplyError>) {
-    let scope = Scope::default();
-    let diagnostics = provider.target().check(service, &scope);
-    assert!(!diagnostics.has_errors(), "{diagnostics}");
-    let request = stratus::providers::package_request(
-        provider.target(),
-        service,
-        &scope,
-        service.root.join(".stratus"),
-    )
-    .unwrap();
-    let packaged = stratus::package::package(&request).unwrap();
-    let plan = provider.plan(service, &packaged, &scope).await.unwrap();
-    let applied = provider.apply(service, &packaged, &plan).await;
-    (plan, applied)
-}
-
-async fn deploy(provider: &GcpProvider, service: &Service) -> Plan {
-    let (plan, applied) = try_deploy(provider, service).await;
-    applied.unwrap_or_else(|e| panic!("{e}"));
-    plan
-}
-
-async fn invoke(
-    provider: &GcpProvider,
-    service: &Service,
-    function: &str,
-    payload: Json,
-) -> stratus::providers::Invocation {
-    provider
-        .invoke(
-            service,
-            &InvokeRequest {
-                function: function.into(),
-                payload: payload.to_string(),
-                with_logs: false,
-                asynchronous: false,
-            },
-        )
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -480,4 +430,159 @@ async fn the_metadata_server_is_the_last_resort() {
     deploy(&provider, &service).await;
     let answer = invoke(&provider, &service, "hello", json!({"name": "Meta"})).await;
     assert!(answer.payload.contains("Hello, Meta!"), "{answer:?}");
+}
+
+const EVENTS: &str = r#"
+service: events
+provider:
+  name: google
+  project: stratus-test
+  runtime: python312
+functions:
+  onmessage:
+    handler: on_message
+    events:
+      - event:
+          eventType: providers/cloud.pubsub/eventTypes/topic.publish
+          resource: projects/*/topics/TOPIC
+  onupload:
+    handler: on_upload
+    events:
+      - event:
+          eventType: google.storage.object.finalize
+          resource: projects/_/buckets/uploads
+"#;
+
+const BAD_EVENTS: &str = r#"
+service: events
+provider:
+  name: google
+  runtime: python312
+functions:
+  a:
+    handler: a
+    events:
+      - event:
+          eventType: google.firestore.document.write
+          resource: x
+  b:
+    handler: b
+    events:
+      - event:
+          eventType: google.pubsub.topic.publish
+          resource: goog-topic
+  c:
+    handler: c
+    events:
+      - http: path
+      - event:
+          eventType: google.pubsub.topic.publish
+          resource: t-1
+"#;
+
+#[tokio::test]
+async fn pubsub_and_storage_events_become_event_triggers() {
+    let fake = FakeGcp::start().await;
+    let provider = fake.provider();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.py"),
+        "import base64\n\ndef on_message(cloud_event):\n    print('message ' + base64.b64decode(cloud_event.data['message']['data']).decode())\n\n\
+         def on_upload(cloud_event):\n    print('uploaded ' + cloud_event.data['name'] + ' to ' + cloud_event.data['bucket'])\n",
+    )
+    .unwrap();
+    let write = |topic: &str| {
+        std::fs::write(
+            dir.path().join("serverless.yml"),
+            EVENTS.replace("TOPIC", topic),
+        )
+        .unwrap();
+    };
+    write("orders");
+    let service = support::load(dir.path());
+    let plan = deploy(&provider, &service).await;
+    assert_eq!(plan.changes.len(), 2, "{plan:#?}");
+    let message = fake.function("events-dev-onmessage").unwrap();
+    assert_eq!(
+        message["eventTrigger"]["eventType"],
+        "google.cloud.pubsub.topic.v1.messagePublished"
+    );
+    assert_eq!(
+        message["eventTrigger"]["pubsubTopic"],
+        "projects/stratus-test/topics/orders"
+    );
+    let upload = fake.function("events-dev-onupload").unwrap();
+    assert_eq!(
+        upload["eventTrigger"]["eventType"],
+        "google.cloud.storage.object.v1.finalized"
+    );
+    assert_eq!(
+        upload["eventTrigger"]["eventFilters"],
+        json!([{"attribute": "bucket", "value": "uploads"}])
+    );
+    assert!(
+        !provider.info(&service).await.unwrap().functions.is_empty(),
+        "info lists event functions"
+    );
+
+    // A message on the topic and an upload to the bucket reach the handlers as CloudEvents.
+    assert_eq!(
+        fake.publish("orders", "one order").await,
+        [("events-dev-onmessage".to_string(), 200)]
+    );
+    assert_eq!(
+        fake.upload("uploads", "a.txt", 3).await,
+        [("events-dev-onupload".to_string(), 200)]
+    );
+    assert!(fake.publish("elsewhere", "x").await.is_empty());
+    for (function, line) in [
+        ("onmessage", "message one order"),
+        ("onupload", "uploaded a.txt to uploads"),
+    ] {
+        let found = support::eventually_logged(&provider, &service, function, line).await;
+        assert!(found, "{function} logged `{line}`");
+    }
+
+    // Unchanged: nothing written. A new topic: only the trigger is updated.
+    let writes = fake.writes();
+    let again = deploy(&provider, &service).await;
+    assert!(!again.has_changes(), "{again:#?}");
+    assert_eq!(fake.writes(), writes);
+    write("invoices");
+    let service = support::load(dir.path());
+    let moved = deploy(&provider, &service).await;
+    let change = moved
+        .changes
+        .iter()
+        .find(|c| c.name == "onmessage")
+        .unwrap();
+    assert_eq!(change.action, Action::Update);
+    let fields: Vec<&str> = change.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["event.resource"], "{moved:#?}");
+    assert!(
+        fake.state()
+            .requests
+            .iter()
+            .any(|r| r.contains("/functions/events-dev-onmessage?updateMask=eventTrigger")),
+        "the update names only eventTrigger"
+    );
+    assert_eq!(
+        fake.function("events-dev-onmessage").unwrap()["eventTrigger"]["pubsubTopic"],
+        "projects/stratus-test/topics/invoices"
+    );
+
+    // Unsupported types, bad resources and two triggers on one function are refused up front.
+    std::fs::write(dir.path().join("serverless.yml"), BAD_EVENTS).unwrap();
+    let bad = support::load(dir.path());
+    let text = provider.target().check(&bad, &Scope::default()).to_string();
+    for want in [
+        "functions.a.events.0",
+        "not supported on Cloud Functions",
+        "functions.b.events.0",
+        "not a valid Pub/Sub topic",
+        "functions.c.events.1",
+        "one trigger",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
 }

@@ -4,8 +4,10 @@
 //! `functions:generateUploadUrl` and the signed upload URL it hands out, long-running
 //! operations that take several polls, `v2/entries:list`, an OAuth token endpoint that verifies
 //! the RS256 JWT against the test key, `google.rpc.Status` error bodies, id and label
-//! validation as the real API does it, and injectable faults. Deployed Python code runs under
-//! Google's real Functions Framework (`gcp_host`); what it prints becomes log entries.
+//! validation as the real API does it, and injectable faults. A create or update builds the
+//! source as Google's buildpacks do (`gcp_build`: dependencies from `requirements.txt` /
+//! `package.json` installed); deployed Python and Node.js code runs under Google's real
+//! Functions Framework from PyPI / npm (`gcp_run`); what it prints becomes log entries.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,9 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value as Json, json};
 use tokio::net::TcpListener;
 
-use super::gcp_host::{self, Host, TestKey};
+use super::gcp_build::{self, Build};
+use super::gcp_host::{self, TestKey};
+use super::gcp_run::{self, Host};
 
 /// A fault the next matching request meets.
 #[derive(Debug, Clone)]
@@ -39,6 +43,8 @@ pub struct Operation {
     pub response: Json,
     /// An error it ends with instead.
     pub error: Option<String>,
+    /// The build it waits for (create and update); its failure is the operation's error.
+    pub build: Option<Arc<Build>>,
 }
 
 /// What the fake holds.
@@ -66,6 +72,10 @@ pub struct State {
     pub token_requests: usize,
     /// Running function hosts by id.
     pub hosts: BTreeMap<String, Arc<Host>>,
+    /// Builds by uploaded object and runtime.
+    pub builds: BTreeMap<String, Arc<Build>>,
+    /// Execution id of each call → its trace id (32 hex digits).
+    pub traces: BTreeMap<String, String>,
     /// The next operation ends in this error.
     pub fail_next_operation: Option<String>,
     faults: VecDeque<(Option<String>, Fault)>,
@@ -153,7 +163,7 @@ impl FakeGcp {
     /// Starts the fake for project `stratus-test`, region `us-central1`, and writes a
     /// service-account key file (a key generated now) whose `token_uri` points at it.
     pub async fn start() -> FakeGcp {
-        gcp_host::require_functions_framework();
+        gcp_build::require_functions_frameworks();
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -284,6 +294,73 @@ impl FakeGcp {
     }
 }
 
+impl FakeGcp {
+    /// Publishes `message` to Pub/Sub topic `topic` of this project: every function whose
+    /// trigger listens to it gets the CloudEvent Eventarc sends. Each one's id and answer status.
+    pub async fn publish(&self, topic: &str, message: &str) -> Vec<(String, u16)> {
+        use base64::Engine;
+        let topic = format!("projects/{}/topics/{topic}", self.project);
+        let n = self.state().next();
+        let event = gcp_run::CloudEvent {
+            event_type: "google.cloud.pubsub.topic.v1.messagePublished".into(),
+            source: format!("//pubsub.googleapis.com/{topic}"),
+            subject: None,
+            data: json!({
+                "message": {
+                    "data": base64::engine::general_purpose::STANDARD.encode(message),
+                    "messageId": n.to_string(),
+                    "publishTime": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+                },
+                "subscription": format!("projects/{}/subscriptions/eventarc-{n}", self.project),
+            }),
+        };
+        self.deliver_where(&event, |trigger| trigger["pubsubTopic"] == topic.as_str())
+            .await
+    }
+
+    /// Finalizes object `name` in bucket `bucket`: every function whose trigger listens to
+    /// `google.cloud.storage.object.v1.finalized` on it gets the CloudEvent.
+    pub async fn upload(&self, bucket: &str, name: &str, size: usize) -> Vec<(String, u16)> {
+        let event = gcp_run::CloudEvent {
+            event_type: "google.cloud.storage.object.v1.finalized".into(),
+            source: format!("//storage.googleapis.com/projects/_/buckets/{bucket}"),
+            subject: Some(format!("objects/{name}")),
+            data: json!({"bucket": bucket, "name": name, "size": size.to_string(),
+                         "kind": "storage#object", "contentType": "application/octet-stream"}),
+        };
+        self.deliver_where(&event, |trigger| {
+            trigger["eventType"] == event.event_type.as_str()
+                && trigger["eventFilters"].as_array().is_some_and(|f| {
+                    f.iter()
+                        .any(|f| f["attribute"] == "bucket" && f["value"] == bucket)
+                })
+        })
+        .await
+    }
+
+    async fn deliver_where(
+        &self,
+        event: &gcp_run::CloudEvent,
+        listens: impl Fn(&Json) -> bool,
+    ) -> Vec<(String, u16)> {
+        let targets: Vec<String> = self
+            .state()
+            .functions
+            .iter()
+            .filter(|(_, f)| f.get("eventTrigger").is_some_and(&listens))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut answers = Vec::new();
+        for id in targets {
+            let status = gcp_run::deliver(&self.shared, &id, event)
+                .await
+                .unwrap_or_else(|e| panic!("delivering to {id}: {e}"));
+            answers.push((id, status));
+        }
+        answers
+    }
+}
+
 fn take_fault(state: &mut State, path: &str) -> Option<Fault> {
     let index = state
         .faults
@@ -338,7 +415,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Reply {
         return upload(&shared, token, &headers, &body);
     }
     if let Some(id) = path.strip_prefix("/run/") {
-        return gcp_host::run(
+        return gcp_run::run(
             &shared,
             id,
             &method,

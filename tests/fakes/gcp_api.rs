@@ -3,7 +3,10 @@
 
 use serde_json::{Value as Json, json};
 
+use std::sync::Arc;
+
 use super::gcp::{Operation, Reply, Shared, reply, rpc_error};
+use super::gcp_build::Build;
 
 /// Functions per page, kept small so clients must follow `nextPageToken`.
 pub const PAGE: usize = 2;
@@ -49,7 +52,7 @@ fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
-fn new_operation(shared: &Shared, target: &str, response: Json) -> Json {
+fn new_operation(shared: &Shared, target: &str, response: Json, build: Option<Arc<Build>>) -> Json {
     let mut state = shared.state.lock().unwrap();
     let n = state.next();
     let name = format!(
@@ -63,6 +66,7 @@ fn new_operation(shared: &Shared, target: &str, response: Json) -> Json {
             polls_left: POLLS,
             response,
             error,
+            build,
         },
     );
     json!({"name": name, "done": false, "metadata": {"target": target}})
@@ -106,7 +110,84 @@ const MASKABLE: &[&str] = &[
     "serviceConfig.serviceAccountEmail",
     "serviceConfig.minInstanceCount",
     "serviceConfig.maxInstanceCount",
+    "eventTrigger",
 ];
+
+const STORAGE_TYPES: &[&str] = &[
+    "google.cloud.storage.object.v1.finalized",
+    "google.cloud.storage.object.v1.deleted",
+    "google.cloud.storage.object.v1.archived",
+    "google.cloud.storage.object.v1.metadataUpdated",
+];
+
+/// What the v2 API would refuse in an `eventTrigger` (Pub/Sub and Cloud Storage types).
+fn trigger_problem(trigger: &Json) -> Option<String> {
+    let map = trigger.as_object()?;
+    for key in map.keys() {
+        if !matches!(
+            key.as_str(),
+            "eventType"
+                | "trigger"
+                | "eventFilters"
+                | "pubsubTopic"
+                | "retryPolicy"
+                | "triggerRegion"
+                | "serviceAccountEmail"
+                | "channel"
+                | "service"
+        ) {
+            return Some(format!(
+                "Invalid JSON payload received. Unknown name \"{key}\" at 'function.event_trigger'"
+            ));
+        }
+    }
+    let event_type = trigger
+        .get("eventType")
+        .and_then(Json::as_str)
+        .unwrap_or("");
+    if let Some(policy) = trigger.get("retryPolicy").and_then(Json::as_str)
+        && !matches!(policy, "RETRY_POLICY_RETRY" | "RETRY_POLICY_DO_NOT_RETRY")
+    {
+        return Some(format!("Invalid value for retryPolicy: {policy}"));
+    }
+    let filters = trigger.get("eventFilters").and_then(Json::as_array);
+    if event_type == "google.cloud.pubsub.topic.v1.messagePublished" {
+        let topic = trigger
+            .get("pubsubTopic")
+            .and_then(Json::as_str)
+            .unwrap_or("");
+        let parts: Vec<&str> = topic.split('/').collect();
+        let valid = matches!(parts.as_slice(), ["projects", p, "topics", t] if !p.is_empty() && !t.is_empty() && !p.contains('*'));
+        if !valid {
+            return Some(format!(
+                "eventTrigger.pubsubTopic must be projects/{{project}}/topics/{{topic}}, got '{topic}'"
+            ));
+        }
+        if filters.is_some_and(|f| !f.is_empty()) {
+            return Some("eventFilters are not allowed with a Pub/Sub trigger".into());
+        }
+        return None;
+    }
+    if STORAGE_TYPES.contains(&event_type) {
+        if trigger.get("pubsubTopic").is_some() {
+            return Some("pubsubTopic is only allowed with a Pub/Sub trigger".into());
+        }
+        let bucket = filters.and_then(|filters| {
+            let [filter] = filters.as_slice() else {
+                return None;
+            };
+            (filter.get("attribute").and_then(Json::as_str) == Some("bucket"))
+                .then(|| filter.get("value").and_then(Json::as_str))?
+        });
+        return match bucket {
+            Some(bucket) if !bucket.is_empty() => None,
+            _ => Some(
+                "A Cloud Storage trigger needs exactly one event filter, attribute 'bucket'".into(),
+            ),
+        };
+    }
+    Some(format!("Invalid event type: '{event_type}'"))
+}
 
 fn source_problem(shared: &Shared, body: &Json) -> Option<String> {
     let object = body
@@ -176,7 +257,7 @@ pub fn route(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]
                         removed
                     };
                     match removed {
-                        Some(_) => reply(200, &new_operation(shared, id, json!({}))),
+                        Some(_) => reply(200, &new_operation(shared, id, json!({}), None)),
                         None => rpc_error(404, &format!("Resource '{id}' was not found")),
                     }
                 }
@@ -191,8 +272,12 @@ pub fn route(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]
                 return rpc_error(404, &format!("Operation {name} not found"));
             };
             operation.polls_left = operation.polls_left.saturating_sub(1);
-            if operation.polls_left > 0 {
+            let built = operation.build.as_ref().map(|b| b.outcome());
+            if operation.polls_left > 0 || matches!(built, Some(None)) {
                 return reply(200, &json!({"name": name, "done": false}));
+            }
+            if let Some(Some(Err(message))) = built {
+                operation.error.get_or_insert(message);
             }
             let answer = match &operation.error {
                 Some(message) => {
@@ -200,15 +285,19 @@ pub fn route(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]
                 }
                 None => json!({"name": name, "done": true, "response": operation.response}),
             };
-            if operation.error.is_none()
-                && let Some(id) = operation
-                    .response
-                    .get("name")
-                    .and_then(Json::as_str)
-                    .and_then(|n| n.rsplit('/').next())
+            let settled = if operation.error.is_none() {
+                "ACTIVE"
+            } else {
+                "FAILED"
+            };
+            if let Some(id) = operation
+                .response
+                .get("name")
+                .and_then(Json::as_str)
+                .and_then(|n| n.rsplit('/').next())
                 && let Some(function) = state.functions.get_mut(id)
             {
-                function["state"] = json!("ACTIVE");
+                function["state"] = json!(settled);
             }
             reply(200, &answer)
         }
@@ -249,6 +338,24 @@ fn stamp(shared: &Shared, id: &str, function: &mut Json) {
     ));
     let revision = shared.state.lock().unwrap().next();
     function["serviceConfig"]["revision"] = json!(format!("{id}-{revision:05}"));
+    if let Some(trigger) = function
+        .get_mut("eventTrigger")
+        .and_then(Json::as_object_mut)
+    {
+        trigger.insert(
+            "trigger".into(),
+            json!(format!(
+                "projects/{}/locations/{}/triggers/{id}-{revision:06}",
+                shared.project, shared.region
+            )),
+        );
+        trigger
+            .entry("triggerRegion")
+            .or_insert_with(|| json!(shared.region));
+        trigger
+            .entry("retryPolicy")
+            .or_insert_with(|| json!("RETRY_POLICY_DO_NOT_RETRY"));
+    }
     // Like the real API, gen2 functions get LOG_EXECUTION_ID added to their environment.
     function["serviceConfig"]["environmentVariables"]["LOG_EXECUTION_ID"] = json!("true");
     if get_path(function, "serviceConfig.maxInstanceCount").is_none() {
@@ -281,6 +388,9 @@ fn create(shared: &Shared, query: &str, mut body: Json) -> Reply {
     if body.pointer("/buildConfig/source/storageSource").is_none() {
         return rpc_error(400, "buildConfig.source is required");
     }
+    if let Some(problem) = body.get("eventTrigger").and_then(trigger_problem) {
+        return rpc_error(400, &problem);
+    }
     if let Some(problem) = source_problem(shared, &body) {
         return rpc_error(400, &problem);
     }
@@ -292,7 +402,11 @@ fn create(shared: &Shared, query: &str, mut body: Json) -> Reply {
     state.writes += 1;
     state.functions.insert(id.clone(), body.clone());
     drop(state);
-    reply(200, &new_operation(shared, &id, body))
+    let build = match super::gcp_run::ensure_build(shared, &body) {
+        Ok(build) => build,
+        Err(error) => return rpc_error(500, &error.to_string()),
+    };
+    reply(200, &new_operation(shared, &id, body, Some(build)))
 }
 
 fn patch(shared: &Shared, id: &str, query: &str, body: Json) -> Reply {
@@ -305,11 +419,21 @@ fn patch(shared: &Shared, id: &str, query: &str, body: Json) -> Reply {
             "updateMask is required by this fake (stratus always names the fields)",
         );
     };
+    let had_trigger = current.get("eventTrigger").is_some();
     for path in mask.split(',') {
         if !MASKABLE.contains(&path) {
             return rpc_error(400, &format!("Invalid field mask path: {path}"));
         }
         set_path(&mut current, path, get_path(&body, path));
+    }
+    if had_trigger != current.get("eventTrigger").is_some() {
+        return rpc_error(
+            400,
+            "Changing the trigger type of a function (HTTP and event) is not allowed",
+        );
+    }
+    if let Some(problem) = current.get("eventTrigger").and_then(trigger_problem) {
+        return rpc_error(400, &problem);
     }
     if let Some(problem) = label_problem(current.get("labels").unwrap_or(&Json::Null)) {
         return rpc_error(400, &problem);
@@ -322,5 +446,9 @@ fn patch(shared: &Shared, id: &str, query: &str, body: Json) -> Reply {
     state.writes += 1;
     state.functions.insert(id.to_string(), current.clone());
     drop(state);
-    reply(200, &new_operation(shared, id, current))
+    let build = match super::gcp_run::ensure_build(shared, &current) {
+        Ok(build) => build,
+        Err(error) => return rpc_error(500, &error.to_string()),
+    };
+    reply(200, &new_operation(shared, id, current, Some(build)))
 }

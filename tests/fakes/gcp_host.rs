@@ -1,10 +1,8 @@
-//! The fake's OAuth token endpoint (RS256 JWTs verified against a key generated per run), its
-//! function host (the deployed zip run by Google's real Functions Framework, one process per
-//! deployed revision, killed on drop) and Cloud Logging `entries:list` over what it printed.
+//! The fake's OAuth token endpoint (RS256 JWTs verified against the TEST-ONLY key), its
+//! metadata server, and Cloud Logging `entries:list` over what the functions printed (the
+//! function hosts themselves are in `gcp_run`).
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use http_body_util::Full;
@@ -12,9 +10,8 @@ use hyper::Response;
 use hyper::body::Bytes;
 use ring::signature::{self, KeyPair, RsaKeyPair, UnparsedPublicKey};
 use serde_json::{Value as Json, json};
-use tokio::io::AsyncBufReadExt;
 
-use super::gcp::{Reply, Shared, State, reply, rpc_error};
+use super::gcp::{Reply, Shared, reply, rpc_error};
 
 /// The refresh token of the fake's `authorized_user`.
 pub const USER_REFRESH_TOKEN: &str = "1//fake-refresh-token-abcdef";
@@ -63,29 +60,6 @@ impl TestKey {
         json!({"type": "service_account", "project_id": project, "private_key_id": "test-only",
                "private_key": self.pem, "client_email": SA_EMAIL, "client_id": "1", "token_uri": token_uri})
     }
-}
-
-/// The Python that runs the Functions Framework: `STRATUS_TEST_PYTHON` or `<repo>/.venv`.
-pub fn python() -> PathBuf {
-    std::env::var_os("STRATUS_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
-}
-
-/// Fails (never skips) when the Functions Framework is not installed.
-pub fn require_functions_framework() {
-    let python = python();
-    let ok = std::process::Command::new(&python)
-        .args(["-c", "import functions_framework"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "the GCP tests need Google's Functions Framework in {}: run `scripts/test`, or \
-         `python3 -m venv .venv && .venv/bin/pip install -r tests/peers/requirements-gcp.txt` \
-         (or set STRATUS_TEST_PYTHON)",
-        python.display()
-    );
 }
 
 fn now_secs() -> u64 {
@@ -244,232 +218,6 @@ pub fn metadata(shared: &Shared, path: &str, query: &str, headers: &hyper::Heade
         .expect("a valid response"))
 }
 
-/// One deployed revision running under the Functions Framework.
-pub struct Host {
-    /// What it runs (object, entry point, environment).
-    pub fingerprint: String,
-    /// Its port.
-    pub port: u16,
-    _child: tokio::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-fn push_entry(state: &Arc<Mutex<State>>, project: &str, id: &str, stream: &str, line: String) {
-    let mut state = state.lock().unwrap();
-    let n = state.next();
-    state.entries.push(json!({
-        "insertId": format!("e{n:08}"),
-        "timestamp": humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
-        "logName": format!("projects/{project}/logs/run.googleapis.com%2F{stream}"),
-        "resource": {"type": "cloud_run_revision", "labels": {"service_name": id, "location": "us-central1", "project_id": project}},
-        "textPayload": line,
-    }));
-}
-
-async fn start_host(
-    shared: &Shared,
-    id: &str,
-    function: &Json,
-    fingerprint: String,
-    zip: Vec<u8>,
-) -> std::io::Result<Host> {
-    let dir = tempfile::tempdir()?;
-    let zip_path = dir.path().join("source.zip");
-    std::fs::write(&zip_path, zip)?;
-    let code = dir.path().join("code");
-    stratus::package::extract(&zip_path, &code)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let entry = function
-        .pointer("/buildConfig/entryPoint")
-        .and_then(Json::as_str)
-        .unwrap_or("main");
-    let mut command = tokio::process::Command::new(python());
-    command
-        .args([
-            "-m",
-            "functions_framework",
-            "--target",
-            entry,
-            "--source",
-            "main.py",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ])
-        .current_dir(&code)
-        .env("PYTHONUNBUFFERED", "1")
-        .env("K_SERVICE", id)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(Json::Object(env)) = function.pointer("/serviceConfig/environmentVariables") {
-        for (key, value) in env {
-            command.env(key, value.as_str().unwrap_or(""));
-        }
-    }
-    let mut child = command.spawn()?;
-    for (pipe, stream) in [
-        (
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            "stdout",
-        ),
-        (
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            "stderr",
-        ),
-    ] {
-        let Some(pipe) = pipe else { continue };
-        let state = shared.state.clone();
-        let (project, id) = (shared.project.clone(), id.to_string());
-        tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(pipe).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                push_entry(&state, &project, &id, stream, line);
-            }
-        });
-    }
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(Host {
-                fingerprint,
-                port,
-                _child: child,
-                _dir: dir,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(std::io::Error::other(
-        "the Functions Framework did not start within 10 s",
-    ))
-}
-
-/// `POST /run/{id}`: checks the ID token's audience, then forwards to the function's host.
-pub async fn run(
-    shared: &Shared,
-    id: &str,
-    method: &str,
-    query: &str,
-    headers: &hyper::HeaderMap,
-    bearer: Option<&str>,
-    body: Bytes,
-) -> Reply {
-    let url = format!("{}/run/{id}", shared.url);
-    let (function, audience) = {
-        let state = shared.state.lock().unwrap();
-        (
-            state.functions.get(id).cloned(),
-            bearer.and_then(|t| state.id_tokens.get(t).cloned()),
-        )
-    };
-    match audience.as_deref() {
-        None => {
-            return reply(
-                401,
-                &json!({"error": "Your client does not have permission: no valid ID token"}),
-            );
-        }
-        Some(aud) if aud != url && aud != "*" => {
-            return reply(
-                403,
-                &json!({"error": format!("ID token audience {aud} is not {url}")}),
-            );
-        }
-        _ => {}
-    }
-    let Some(function) = function else {
-        return reply(404, &json!({"error": "Page not found"}));
-    };
-    let object = function
-        .pointer("/buildConfig/source/storageSource/object")
-        .and_then(Json::as_str)
-        .unwrap_or("")
-        .to_string();
-    let fingerprint = format!(
-        "{object}|{}|{}",
-        function["buildConfig"]["entryPoint"], function["serviceConfig"]["environmentVariables"]
-    );
-    let existing = shared
-        .state
-        .lock()
-        .unwrap()
-        .hosts
-        .get(id)
-        .filter(|h| h.fingerprint == fingerprint)
-        .cloned();
-    let host = match existing {
-        Some(host) => host,
-        None => {
-            let zip = shared
-                .state
-                .lock()
-                .unwrap()
-                .objects
-                .get(&object)
-                .cloned()
-                .unwrap_or_default();
-            let host = match start_host(shared, id, &function, fingerprint, zip).await {
-                Ok(host) => Arc::new(host),
-                Err(error) => return reply(500, &json!({"error": error.to_string()})),
-            };
-            shared
-                .state
-                .lock()
-                .unwrap()
-                .hosts
-                .insert(id.to_string(), host.clone());
-            host
-        }
-    };
-    let execution = uuid::Uuid::new_v4().simple().to_string();
-    let client = stratus::http::bare_client();
-    let target = if query.is_empty() {
-        format!("http://127.0.0.1:{}/", host.port)
-    } else {
-        format!("http://127.0.0.1:{}/?{query}", host.port)
-    };
-    let mut request = client
-        .request(method.parse().unwrap_or(reqwest::Method::POST), target)
-        .header("function-execution-id", &execution)
-        .body(body.to_vec());
-    for (name, value) in headers {
-        if !matches!(name.as_str(), "host" | "authorization" | "content-length") {
-            request = request.header(name.as_str(), value.as_bytes());
-        }
-    }
-    let answer = match request.send().await {
-        Ok(answer) => answer,
-        Err(error) => return reply(502, &json!({"error": error.to_string()})),
-    };
-    let mut response = Response::builder()
-        .status(answer.status().as_u16())
-        .header("function-execution-id", &execution);
-    for (name, value) in answer.headers() {
-        if !matches!(
-            name.as_str(),
-            "content-length" | "transfer-encoding" | "connection"
-        ) {
-            response = response.header(name.as_str(), value.as_bytes());
-        }
-    }
-    let bytes = answer.bytes().await.unwrap_or_default();
-    Ok(response.body(Full::new(bytes)).expect("a valid response"))
-}
-
 /// `POST v2/entries:list` with the filter clauses stratus writes, in small pages.
 pub fn list_entries(shared: &Shared, body: &[u8]) -> Reply {
     let Ok(body) = serde_json::from_slice::<Json>(body) else {
@@ -478,41 +226,57 @@ pub fn list_entries(shared: &Shared, body: &[u8]) -> Reply {
     if body["resourceNames"] != json!([format!("projects/{}", shared.project)]) {
         return rpc_error(400, "resourceNames must name the project");
     }
-    let mut clauses = Vec::new();
+    // Clauses joined by AND, each one comparison or a parenthesised OR of comparisons.
+    let mut clauses: Vec<Vec<(String, &str, String)>> = Vec::new();
     for clause in body["filter"].as_str().unwrap_or("").split(" AND ") {
-        let parsed = [">=", "=", ":"].iter().find_map(|op| {
-            let (key, value) = clause.split_once(op)?;
-            let value = value
-                .strip_prefix('"')?
-                .strip_suffix('"')?
-                .replace("\\\"", "\"")
-                .replace("\\\\", "\\");
-            Some((key.to_string(), *op, value))
-        });
-        match parsed {
-            Some(clause) => clauses.push(clause),
-            None => return rpc_error(400, &format!("Unparseable filter clause: {clause}")),
+        let inner = clause
+            .strip_prefix('(')
+            .and_then(|c| c.strip_suffix(')'))
+            .unwrap_or(clause);
+        let mut any = Vec::new();
+        for term in inner.split(" OR ") {
+            let parsed = [">=", "=", ":"].iter().find_map(|op| {
+                let (key, value) = term.split_once(op)?;
+                let value = value
+                    .strip_prefix('"')?
+                    .strip_suffix('"')?
+                    .replace("\\\"", "\"")
+                    .replace("\\\\", "\\");
+                Some((key.to_string(), *op, value))
+            });
+            match parsed {
+                Some(term) => any.push(term),
+                None => return rpc_error(400, &format!("Unparseable filter clause: {clause}")),
+            }
         }
+        clauses.push(any);
     }
     let matches = |entry: &Json| {
-        clauses.iter().all(|(key, op, value)| {
-            let field = match key.as_str() {
-                "resource.type" => entry.pointer("/resource/type"),
-                "resource.labels.service_name" => entry.pointer("/resource/labels/service_name"),
-                "timestamp" => entry.get("timestamp"),
-                "textPayload" => entry.get("textPayload"),
-                _ => None,
-            }
-            .and_then(Json::as_str)
-            .unwrap_or("");
-            match *op {
-                "=" => field == value,
-                ":" => field.contains(value.as_str()),
-                _ => {
-                    humantime::parse_rfc3339_weak(field).ok()
-                        >= humantime::parse_rfc3339_weak(value).ok()
+        clauses.iter().all(|any| {
+            any.iter().any(|(key, op, value)| {
+                let field = match key.as_str() {
+                    "resource.type" => entry.pointer("/resource/type"),
+                    "resource.labels.service_name" => {
+                        entry.pointer("/resource/labels/service_name")
+                    }
+                    "timestamp" => entry.get("timestamp"),
+                    "textPayload" => entry.get("textPayload"),
+                    "jsonPayload.message" => entry.pointer("/jsonPayload/message"),
+                    "trace" => entry.get("trace"),
+                    "labels.execution_id" => entry.pointer("/labels/execution_id"),
+                    _ => None,
                 }
-            }
+                .and_then(Json::as_str);
+                let Some(field) = field else { return false };
+                match *op {
+                    "=" => field == value,
+                    ":" => field.contains(value.as_str()),
+                    _ => {
+                        humantime::parse_rfc3339_weak(field).ok()
+                            >= humantime::parse_rfc3339_weak(value).ok()
+                    }
+                }
+            })
         })
     };
     let state = shared.state.lock().unwrap();

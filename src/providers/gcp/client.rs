@@ -93,6 +93,11 @@ impl GcfClient {
         &self.http
     }
 
+    /// How long-running things are polled (operations, a call's late log entries).
+    pub fn poll_config(&self) -> &PollConfig {
+        &self.poll
+    }
+
     fn functions_url(&self, path: &str) -> anyhow::Result<Url> {
         self.functions
             .join(&format!("v2/{path}"))

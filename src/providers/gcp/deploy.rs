@@ -36,6 +36,7 @@ pub fn desired_all(
     service: &Service,
     packaged: &Packaged,
     scope: &Scope,
+    project: &str,
 ) -> anyhow::Result<Vec<Desired>> {
     service
         .functions
@@ -45,7 +46,7 @@ pub fn desired_all(
             let artifact = packaged
                 .for_function(&function.name)
                 .ok_or_else(|| anyhow::anyhow!("function {} was not packaged", function.name))?;
-            spec::desired(service, function, &artifact.sha256)
+            spec::desired(service, function, &artifact.sha256, project)
         })
         .collect()
 }
@@ -58,7 +59,7 @@ pub async fn plan(
     scope: &Scope,
     region: &str,
 ) -> anyhow::Result<Plan> {
-    let desired = desired_all(service, packaged, scope)?;
+    let desired = desired_all(service, packaged, scope, &client.project)?;
     let live = read_live(client, service).await?;
     let mut changes = Vec::new();
     for want in &desired {
@@ -121,7 +122,7 @@ pub async fn apply(
         .iter()
         .filter(|c| c.action != Action::Unchanged)
         .collect();
-    let desired = match desired_all(service, packaged, &Scope::default()) {
+    let desired = match desired_all(service, packaged, &Scope::default(), &client.project) {
         Ok(desired) => desired,
         Err(error) => {
             return Err(ApplyError {

@@ -1,13 +1,103 @@
 //! Cloud Logging entries → log records. A function's output lands under the Cloud Run service
 //! that runs it (`resource.type="cloud_run_revision"`, `resource.labels.service_name` = the
-//! function id); `--since` becomes a `timestamp>=` clause and `--filter TEXT` a `textPayload`
-//! search (also applied here, so the records shown always contain the text).
+//! function id); `--since` becomes a `timestamp>=` clause and `--filter TEXT` a search of
+//! `textPayload` or `jsonPayload.message` (the Functions Framework writes structured JSON lines
+//! when `LOG_EXECUTION_ID` is on, as it is on gen2 functions; also applied here, so the records
+//! shown always contain the text).
+//!
+//! `invoke --log` finds the call's own entries by its trace: the call carries a generated
+//! `X-Cloud-Trace-Context: <32 hex>/<span>;o=1`, Cloud Run puts
+//! `trace = "projects/{p}/traces/<32 hex>"` on the entries written while serving it (its request
+//! log and what the function printed), and stratus polls for them for a bounded time, since
+//! entries arrive late, and in no set order: until the request log of the call is in and no new
+//! entry came for [`CALL_LOGS_QUIET`], or the poll times out (at most [`CALL_LOGS_TIMEOUT`]).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
 
+use super::client::GcfClient;
 use crate::providers::LogRecord;
+
+/// The longest `invoke --log` waits for the call's entries.
+pub const CALL_LOGS_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long no new entry of the call must arrive, once its request log is in, to stop reading.
+pub const CALL_LOGS_QUIET: Duration = Duration::from_secs(1);
+
+/// The request header that gives a call `trace_id`.
+pub const TRACE_HEADER: &str = "x-cloud-trace-context";
+
+/// A new trace id (32 hex digits) and the `X-Cloud-Trace-Context` value carrying it.
+pub fn new_trace() -> (String, String) {
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let span = fastrand::u64(1..u64::MAX);
+    let header = format!("{trace}/{span};o=1");
+    (trace, header)
+}
+
+/// The Logging filter for the entries of function `id` written while serving trace `trace`
+/// (or labelled with the call's execution id, which the Functions Framework puts on what the
+/// function printed, when the answer named one).
+pub fn call_filter(project: &str, id: &str, trace: &str, execution: Option<&str>) -> String {
+    let trace = format!(
+        "trace={}",
+        quoted(&format!("projects/{project}/traces/{trace}"))
+    );
+    match execution {
+        Some(execution) => format!(
+            "{} AND ({trace} OR labels.execution_id={})",
+            filter(id, None, None),
+            quoted(execution)
+        ),
+        None => format!("{} AND {trace}", filter(id, None, None)),
+    }
+}
+
+/// Whether `entry` is Cloud Run's request log (one per served request).
+pub fn is_request_log(entry: &Json) -> bool {
+    entry.get("httpRequest").is_some()
+        || entry
+            .get("logName")
+            .and_then(Json::as_str)
+            .is_some_and(|name| name.ends_with("%2Frequests"))
+}
+
+/// The records of function `function` (deployed as `id`) from the call traced as `trace`
+/// (execution id `execution`, when known), read until they have settled or the bounded wait
+/// is over.
+pub async fn call_records(
+    client: &GcfClient,
+    function: &str,
+    id: &str,
+    trace: &str,
+    execution: Option<&str>,
+) -> anyhow::Result<Vec<LogRecord>> {
+    let filter = call_filter(&client.project, id, trace, execution);
+    let poll = client.poll_config();
+    let timeout = poll.timeout.min(CALL_LOGS_TIMEOUT);
+    let started = tokio::time::Instant::now();
+    let mut wait = poll.interval;
+    let mut count: Option<usize> = None;
+    let mut changed = started;
+    loop {
+        let entries = client.list_entries(&filter).await?;
+        let now = tokio::time::Instant::now();
+        if count != Some(entries.len()) {
+            count = Some(entries.len());
+            changed = now;
+        }
+        // Settled: the request log is in and nothing new arrived for a while.
+        let served = entries.iter().any(is_request_log);
+        let settled = served && now.duration_since(changed) >= CALL_LOGS_QUIET;
+        if settled || started.elapsed() + wait > timeout {
+            let printed: Vec<Json> = entries.into_iter().filter(|e| !is_request_log(e)).collect();
+            return Ok(records(function, &printed, None));
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(poll.max_interval);
+    }
+}
 
 fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
@@ -26,7 +116,10 @@ pub fn filter(id: &str, since: Option<SystemTime>, text: Option<&str>) -> String
         ));
     }
     if let Some(text) = text {
-        clauses.push(format!("textPayload:{}", quoted(text)));
+        let text = quoted(text);
+        clauses.push(format!(
+            "(textPayload:{text} OR jsonPayload.message:{text})"
+        ));
     }
     clauses.join(" AND ")
 }
@@ -100,7 +193,12 @@ mod tests {
             "{f}"
         );
         assert!(f.contains("timestamp>=\"1970-01-01T00:00:00.000Z\""), "{f}");
-        assert!(f.contains("textPayload:\"say \\\"hi\\\"\""), "{f}");
+        assert!(
+            f.ends_with(
+                "(textPayload:\"say \\\"hi\\\"\" OR jsonPayload.message:\"say \\\"hi\\\"\")"
+            ),
+            "{f}"
+        );
         let entries = vec![
             serde_json::json!({"insertId": "1", "timestamp": "2026-01-01T00:00:00.5Z", "textPayload": "hello\n", "logName": "projects/p/logs/run.googleapis.com%2Fstderr"}),
             serde_json::json!({"insertId": "2", "timestamp": "2026-01-01T00:00:01Z", "textPayload": "other"}),
@@ -110,5 +208,34 @@ mod tests {
         assert_eq!(records[0].message, "hello");
         assert_eq!(records[0].stream, "stderr");
         assert_eq!(records[0].timestamp_ms, 1_767_225_600_500);
+    }
+
+    #[test]
+    fn a_call_is_found_by_its_trace() {
+        let (trace, header) = new_trace();
+        assert_eq!(trace.len(), 32);
+        assert!(trace.chars().all(|c| c.is_ascii_hexdigit()), "{trace}");
+        let (id, rest) = header.split_once('/').unwrap();
+        assert_eq!(id, trace);
+        assert!(rest.ends_with(";o=1"), "{header}");
+        assert_ne!(new_trace().0, trace);
+        let f = call_filter("p", "svc-dev-a", &trace, None);
+        assert!(
+            f.ends_with(&format!(" AND trace=\"projects/p/traces/{trace}\"")),
+            "{f}"
+        );
+        let f = call_filter("p", "svc-dev-a", &trace, Some("ex1"));
+        assert!(
+            f.ends_with(&format!(
+                " AND (trace=\"projects/p/traces/{trace}\" OR labels.execution_id=\"ex1\")"
+            )),
+            "{f}"
+        );
+        assert!(is_request_log(
+            &serde_json::json!({"httpRequest": {"status": 200}})
+        ));
+        assert!(!is_request_log(
+            &serde_json::json!({"textPayload": "x", "logName": "projects/p/logs/run.googleapis.com%2Fstdout"})
+        ));
     }
 }

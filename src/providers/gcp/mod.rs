@@ -4,13 +4,15 @@
 //! labelled with the service, stage, function and code hash: the cloud is the state, there is
 //! no state file. Split by concern: [`config`] (project, region, endpoints, where credentials
 //! come from), [`credential`] (tokens), [`client`] (REST calls), [`spec`] (names and desired
-//! functions), [`deploy`] (plan / apply), [`runtime`] (runtimes, generated entry files),
+//! functions), [`deploy`] (plan / apply), [`events`] (Pub/Sub and Cloud Storage triggers),
+//! [`runtime`] (runtimes, generated entry files),
 //! [`logs`] (Cloud Logging entries → records).
 
 pub mod client;
 pub mod config;
 pub mod credential;
 pub mod deploy;
+pub mod events;
 pub mod logs;
 pub mod runtime;
 pub mod spec;
@@ -130,12 +132,36 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
             let kind = match event {
                 Event::Http(_) => continue,
                 Event::Schedule(_) => "schedule".to_string(),
+                Event::Other { kind, config } if kind == "event" => {
+                    // Validated with a stand-in project: the real one is known at deploy.
+                    if let Err(message) = events::trigger(config, "project") {
+                        let ek = format!("{ek}.event");
+                        diagnostics.push(
+                            Diagnostic::error(&ek, message)
+                                .at(at(&ek).or_else(|| at(&format!("{key}.events.{index}")))),
+                        );
+                    }
+                    continue;
+                }
                 Event::Other { kind, .. } => kind.clone(),
             };
             diagnostics.push(
-                Diagnostic::error(&ek, format!("`{kind}` events are not supported on Cloud Functions by stratus yet (only http)"))
+                Diagnostic::error(&ek, format!("`{kind}` events are not supported on Cloud Functions by stratus yet (http, and `event` for Pub/Sub and Cloud Storage)"))
                     .at(at(&ek))
                     .help("remove the event, or deploy this function to another provider"),
+            );
+        }
+        let triggers = events::event_configs(function);
+        let http = function.events.iter().any(|e| matches!(e, Event::Http(_)));
+        if triggers.len() > 1 || (http && !triggers.is_empty()) {
+            let ek = format!("{key}.events.{}", triggers.last().map_or(0, |(i, _)| *i));
+            diagnostics.push(
+                Diagnostic::error(
+                    &ek,
+                    "a Cloud Function has one trigger: either http or one `event`",
+                )
+                .at(at(&ek))
+                .help("split the function into one function per trigger"),
             );
         }
         let settings = service.effective(function);
@@ -286,13 +312,18 @@ impl Provider for GcpProvider {
         let token = self.client.tokens().id_token(&url).await?;
         let started = std::time::Instant::now();
         let http = self.client.http();
-        let call = http
+        let mut call = http
             .inner()
             .post(url.as_str())
             .bearer_auth(token)
             .header("content-type", "application/json")
             .header("x-stratus-invoke", "direct")
             .body(request.payload.clone());
+        // With --log the call carries its own trace, by which its log entries are found.
+        let trace = request.with_logs.then(logs::new_trace);
+        if let Some((_, header)) = &trace {
+            call = call.header(logs::TRACE_HEADER, header);
+        }
         let response = http
             .send(call, Idempotency::ByMethod)
             .await
@@ -330,12 +361,28 @@ impl Provider for GcpProvider {
                     .unwrap_or_default(),
             }
         };
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).ok();
+        let logs = match &trace {
+            Some((trace, _)) => logs::call_records(
+                &self.client,
+                &request.function,
+                &id,
+                trace,
+                request_id.as_deref(),
+            )
+            .await
+            .with_context(|| format!("reading the log entries of this call to {id}"))?
+            .into_iter()
+            .map(|record| record.message)
+            .collect(),
+            None => Vec::new(),
+        };
         Ok(Invocation {
             request_id,
             outcome,
             payload: body,
-            logs: Vec::new(),
-            duration_ms: u64::try_from(started.elapsed().as_millis()).ok(),
+            logs,
+            duration_ms,
         })
     }
 

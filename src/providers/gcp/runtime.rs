@@ -97,9 +97,17 @@ pub fn entry(service: &Service, function: &Function) -> Option<Entry> {
     })
 }
 
+/// The `package.json` key under which the Node.js `main` the project had is kept.
+pub const USER_MAIN_KEY: &str = "stratusUserMain";
+
 /// The generated files for a function of `language` entered through the shim.
+///
+/// For Node.js the generated `package.json` points `main` at [`NODE_ENTRY`] and keeps the
+/// project's own `main` (default `index.js`) under [`USER_MAIN_KEY`]: the generated entry
+/// re-exports that module, so a plain entry point of the project (`handler: fn`) packed in the
+/// same zip is still found.
 pub fn entry_files(language: Language, root: &Path) -> anyhow::Result<Vec<GeneratedFile>> {
-    crate::providers::shim::entry_files(
+    let mut files = crate::providers::shim::entry_files(
         language,
         root,
         &crate::providers::shim::EntryScripts {
@@ -107,7 +115,22 @@ pub fn entry_files(language: Language, root: &Path) -> anyhow::Result<Vec<Genera
             node: (NODE_ENTRY, NODE_MAIN),
             node_package_name: "stratus-function",
         },
-    )
+    )?;
+    if language == Language::Node {
+        let user_main = std::fs::read_to_string(root.join("package.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|package| package.get("main")?.as_str().map(str::to_string))
+            .unwrap_or_else(|| "index.js".to_string());
+        for file in files.iter_mut().filter(|f| f.path == "package.json") {
+            let mut package: serde_json::Value = serde_json::from_slice(&file.contents)?;
+            package[USER_MAIN_KEY] = serde_json::Value::String(user_main.clone());
+            let mut text = serde_json::to_string_pretty(&package)?;
+            text.push('\n');
+            file.contents = text.into_bytes();
+        }
+    }
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -139,6 +162,11 @@ mod tests {
         let files = entry_files(Language::Node, dir.path()).unwrap();
         let package: serde_json::Value = serde_json::from_slice(&files[1].contents).unwrap();
         assert_eq!(package["main"], NODE_ENTRY);
+        assert_eq!(package[USER_MAIN_KEY], "index.js");
+        std::fs::write(dir.path().join("package.json"), r#"{"main": "app.js"}"#).unwrap();
+        let files = entry_files(Language::Node, dir.path()).unwrap();
+        let package: serde_json::Value = serde_json::from_slice(&files[1].contents).unwrap();
+        assert_eq!(package[USER_MAIN_KEY], "app.js");
         assert_eq!(
             entry_files(Language::Python, dir.path()).unwrap()[0].path,
             "main.py"

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 
+use super::events;
 use super::runtime::{self, Entry};
 use crate::http::redact::is_secret_key;
 use crate::model::{Function, Service};
@@ -170,7 +171,12 @@ pub fn user_labels(service: &Service, function: &Function) -> BTreeMap<String, S
 }
 
 /// The desired function; `code` is the artifact's sha256.
-pub fn desired(service: &Service, function: &Function, code: &str) -> anyhow::Result<Desired> {
+pub fn desired(
+    service: &Service,
+    function: &Function,
+    code: &str,
+    project: &str,
+) -> anyhow::Result<Desired> {
     let settings = service.effective(function);
     let runtime = settings
         .runtime
@@ -218,6 +224,17 @@ pub fn desired(service: &Service, function: &Function, code: &str) -> anyhow::Re
     }
     if let Some(max) = max {
         put("maxInstances".into(), max.to_string(), false);
+    }
+    let trigger = match events::event_configs(function).first() {
+        Some((_, config)) => Some(
+            events::trigger(config, project)
+                .map_err(|message| anyhow::anyhow!("functions.{}: {message}", function.name))?,
+        ),
+        None => None,
+    };
+    if let Some(trigger) = &trigger {
+        put("event.type".into(), trigger.event_type.clone(), false);
+        put("event.resource".into(), trigger.resource.clone(), false);
     }
     let mut env: serde_json::Map<String, Json> = function
         .environment
@@ -268,6 +285,9 @@ pub fn desired(service: &Service, function: &Function, code: &str) -> anyhow::Re
     if let Some(description) = &function.description {
         body["description"] = json!(description);
     }
+    if let Some(trigger) = &trigger {
+        body["eventTrigger"] = trigger.body();
+    }
     Ok(Desired {
         function: function.name.clone(),
         id,
@@ -305,9 +325,14 @@ pub fn live_fields(live: &Json, desired: &Fields) -> Fields {
             fields.insert(key.to_string(), (value, false));
         }
     };
+    // A function whose last build failed (state FAILED) runs none of the labelled code: its
+    // code counts as missing, so the next deploy uploads and builds it again.
+    let failed = text("/state").as_deref() == Some("FAILED");
     put(
         "code",
-        text(&format!("/labels/{CODE_LABEL}")).and_then(|l| code_from_label(&l)),
+        text(&format!("/labels/{CODE_LABEL}"))
+            .and_then(|l| code_from_label(&l))
+            .filter(|_| !failed),
     );
     put("runtime", text("/buildConfig/runtime"));
     put(
@@ -336,6 +361,13 @@ pub fn live_fields(live: &Json, desired: &Fields) -> Fields {
         "description",
         text("/description").filter(|d| !d.is_empty()),
     );
+    if let Some(trigger) = live
+        .get("eventTrigger")
+        .and_then(events::Trigger::from_live)
+    {
+        put("event.type", Some(trigger.event_type));
+        put("event.resource", Some(trigger.resource));
+    }
     if let Some(Json::Object(env)) = live.pointer("/serviceConfig/environmentVariables") {
         // The API adds LOG_EXECUTION_ID itself: compare it only when the manifest sets it.
         let ours = |k: &String| {
@@ -400,6 +432,7 @@ pub fn mask_paths(field: &str) -> &'static [&'static str] {
             "serviceConfig.environmentVariables",
         ],
         "description" => &["description"],
+        "event.type" | "event.resource" => &["eventTrigger"],
         "serviceAccountEmail" => &["serviceConfig.serviceAccountEmail"],
         "minInstances" => &["serviceConfig.minInstanceCount"],
         "maxInstances" => &["serviceConfig.maxInstanceCount"],

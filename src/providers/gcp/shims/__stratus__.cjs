@@ -2,10 +2,27 @@
 // STRATUS_HANDLER names it; STRATUS_HANDLER_STYLE is `google` ((req, res) as written) or `aws`
 // (an API Gateway v2 event and a context; {statusCode, headers, body, isBase64Encoded} mapped
 // back). A call with `x-stratus-invoke: direct` passes the JSON body as the event and answers
-// the handler's return value as JSON, as a direct Lambda invoke does.
+// the handler's return value as JSON, as a direct Lambda invoke does. package.json's `main` names
+// this file; the project's own `main` (kept as `stratusUserMain`, default index.js) is
+// re-exported, so a plain entry point packed in the same zip is still found. A function with an
+// event trigger is called with a CloudEvent (the `cloudevent` signature): `google` passes it on
+// as it is, `aws` passes its attributes and `data` and a context.
 'use strict';
+const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
+
+let userModule;
+function userMain() {
+  if (userModule === undefined) {
+    userModule = null;
+    let main = 'index.js';
+    try { main = require('./package.json').stratusUserMain || main; } catch (_) { /* no package.json */ }
+    const file = path.resolve(__dirname, main);
+    if (file !== __filename && fs.existsSync(file)) userModule = require(file);
+  }
+  return userModule;
+}
 
 async function load() {
   const spec = process.env.STRATUS_HANDLER || '';
@@ -32,10 +49,18 @@ function event(req) {
   };
 }
 
-exports.stratus_entry = async (req, res) => {
+// No declared parameters: the framework calls a CloudEvent function of one parameter with the
+// event alone (a longer one would get a callback), and an HTTP function with (req, res).
+const entry = async (...args) => {
+  const [req, res] = args;
   const handler = await load();
-  if (process.env.STRATUS_HANDLER_STYLE !== 'aws') return handler(req, res);
+  if (process.env.STRATUS_HANDLER_STYLE !== 'aws') return res === undefined ? handler(req) : handler(req, res);
   const context = { awsRequestId: crypto.randomUUID(), functionName: process.env.K_SERVICE || '' };
+  if (res === undefined) { // a CloudEvent: the function has an event trigger
+    const { id, source, type, time, subject, data } = req;
+    await handler({ id, source, type, time, subject, data }, { ...context, awsRequestId: id || context.awsRequestId });
+    return;
+  }
   try {
     if ((req.headers['x-stratus-invoke'] || '') === 'direct') {
       const result = await handler(req.body && typeof req.body === 'object' ? req.body : {}, context);
@@ -57,3 +82,15 @@ exports.stratus_entry = async (req, res) => {
     res.status(500).set('x-stratus-error', '1').json({ errorType: error && error.name || 'Error', errorMessage: error && error.message || String(error), stackTrace: String(error && error.stack || '').split('\n').slice(1).map((l) => l.trim()) });
   }
 };
+
+module.exports = new Proxy({ stratus_entry: entry }, {
+  get(own, name) {
+    if (name in own) return own[name];
+    const user = userMain();
+    return user ? user[name] : undefined;
+  },
+  has(own, name) {
+    const user = userMain();
+    return name in own || Boolean(user && name in user);
+  },
+});

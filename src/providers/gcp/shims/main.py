@@ -5,6 +5,8 @@ STRATUS_HANDLER names the handler; STRATUS_HANDLER_STYLE says how to call it:
 API Gateway v2 event and a context and maps {statusCode, headers, body, isBase64Encoded} back.
 A call from `stratus invoke` (header X-Stratus-Invoke: direct) passes the JSON body itself as
 the event and answers the handler's return value as JSON, as a direct Lambda invoke does.
+A function with an event trigger is called with a CloudEvent (the `cloudevent` signature):
+`google` passes it on as it is, `aws` passes its attributes and `data` as a dict and a context.
 """
 import base64
 import importlib
@@ -74,10 +76,20 @@ def _http_answer(result):
     return json.dumps(result), 200, {"content-type": "application/json"}
 
 
+def _cloud_event(event):
+    fields = {key: event[key] for key in ("id", "source", "type", "time", "subject")
+              if key in event}
+    fields["data"] = event.data
+    return fields
+
+
 def stratus_entry(request):
     handler = _handler()
     if os.environ.get("STRATUS_HANDLER_STYLE") != "aws":
         return handler(request)
+    if not hasattr(request, "headers"):  # a CloudEvent: the function has an event trigger
+        handler(_cloud_event(request), _Context(request["id"]))
+        return None
     direct = request.headers.get("x-stratus-invoke") == "direct"
     context = _Context(request.headers.get("function-execution-id", str(uuid.uuid4())))
     try:
