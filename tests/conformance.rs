@@ -4,7 +4,8 @@
 //! controller for `openwhisk`, moto for `aws`...) and a way to count the writes the peer saw,
 //! so "a no-op redeploy writes nothing" is measured, not assumed. The service is a real
 //! manifest loaded with `manifest::load` and packaged with `package::package`, exactly as the
-//! CLI does it; its handlers are AWS-style, so every target runs the same code.
+//! CLI does it; its handlers are AWS-style, so every target runs the same code, and one imports a
+//! dependency from requirements.txt, so every target's way of shipping dependencies is proven.
 
 #[path = "azure/support.rs"]
 #[allow(dead_code)]
@@ -286,11 +287,18 @@ functions:
 "#;
 
 const HELLO: &str = r#"
+import six
+
+
 def handler(event, context):
     name = event.get("name", "world")
     print("greeting " + name)
-    return {"message": "Hello, " + name + "!"}
+    return {"message": "Hello, " + name + "!", "six": six.__version__}
 "#;
+
+/// hello's dependency: pure Python, an older release than the one test machines tend to have
+/// installed, so the answer proves the deployed copy was imported.
+const REQUIREMENTS: &str = "six==1.16.0\n";
 
 const BYE: &str = r#"
 def handler(event, context):
@@ -304,6 +312,7 @@ impl Fixture {
         std::fs::write(dir.path().join("serverless.yml"), MANIFEST).unwrap();
         std::fs::write(dir.path().join("hello.py"), HELLO).unwrap();
         std::fs::write(dir.path().join("bye.py"), BYE).unwrap();
+        std::fs::write(dir.path().join("requirements.txt"), REQUIREMENTS).unwrap();
         Fixture { dir }
     }
 
@@ -330,13 +339,17 @@ async fn plan(target: &dyn Target, service: &Service) -> (Packaged, Plan) {
     let scope = Scope::default();
     let diagnostics = provider.target().check(service, &scope);
     assert!(!diagnostics.has_errors(), "check: {diagnostics}");
-    let request = stratus::providers::package_request(
+    let mut request = stratus::providers::package_request(
         provider.target(),
         service,
         &scope,
         service.root.join(".stratus"),
     )
     .unwrap();
+    // One dependency cache for the whole suite, never the user's.
+    static CACHE: std::sync::OnceLock<TempDir> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| tempfile::tempdir().unwrap());
+    request.dependencies.cache_dir = Some(cache.path().to_path_buf());
     let packaged = stratus::package::package(&request).unwrap();
     let plan = provider.plan(service, &packaged, &scope).await.unwrap();
     (packaged, plan)
@@ -416,6 +429,8 @@ async fn conformance(target: &dyn Target) {
     if target.runs_code() {
         let payload: serde_json::Value = serde_json::from_str(&invocation.payload).unwrap();
         assert_eq!(payload["message"], "Hello, Ada!");
+        // requirements.txt reached the platform: the deployed copy of six answers.
+        assert_eq!(payload["six"], "1.16.0", "{payload}");
     } else {
         target
             .log_as_platform(&service.deployed_name("hello"), "greeting Ada")
