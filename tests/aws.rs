@@ -746,3 +746,104 @@ async fn http_api_cors_is_created_updated_and_removed_only_when_it_differs() {
     assert!(live_cors().await.is_none());
     provider.remove(&svc).await.unwrap();
 }
+
+#[tokio::test]
+async fn sqs_triggers_are_mapped_updated_and_removed_with_their_function() {
+    let dir = TempDir::new().unwrap();
+    let provider = provider().await;
+    let queue = moto().sqs_queue("stratus-jobs");
+    let mut svc = service("queued", vec![function("worker", vec![])]);
+    let set_trigger = |svc: &mut Service, config: serde_json::Value| {
+        let worker = svc.functions.get_mut("worker").unwrap();
+        worker.events = vec![stratus::model::Event::Other {
+            kind: "sqs".into(),
+            config,
+        }];
+    };
+    set_trigger(&mut svc, json!({"arn": queue, "batchSize": 5}));
+    assert!(
+        !provider
+            .target()
+            .check(&svc, &Scope::default())
+            .has_errors()
+    );
+    let packaged = package(dir.path(), &svc, "v1");
+    let first = deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    assert_eq!(
+        action_of(&first, ResourceKind::Trigger, "worker sqs stratus-jobs"),
+        Action::Create
+    );
+    let lambda = aws_sdk_lambda::Client::new(&moto().sdk_config().await);
+    let mappings = || async {
+        lambda
+            .list_event_source_mappings()
+            .function_name("queued-dev-worker")
+            .send()
+            .await
+            .unwrap()
+            .event_source_mappings()
+            .to_vec()
+    };
+    let live = mappings().await;
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].event_source_arn(), Some(queue.as_str()));
+    assert_eq!(live[0].batch_size(), Some(5));
+    // The role may poll the queue.
+    let iam = aws_sdk_iam::Client::new(&moto().sdk_config().await);
+    let policy = iam
+        .get_role_policy()
+        .role_name("queued-dev-us-east-1-lambdaRole")
+        .policy_name("stratus-statements")
+        .send()
+        .await
+        .unwrap();
+    let document = policy.policy_document();
+    assert!(
+        document.contains("sqs%3AReceiveMessage") || document.contains("sqs:ReceiveMessage"),
+        "{document}"
+    );
+    assert!(document.contains("stratus-jobs"), "{document}");
+    let same = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
+    assert!(!same.has_changes(), "{same:#?}");
+
+    // A new batch size is one in-place update.
+    set_trigger(&mut svc, json!({"arn": queue, "batchSize": 7}));
+    provider.call_log().clear();
+    let updated = deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    let trigger = updated
+        .changes
+        .iter()
+        .find(|c| c.name == "worker sqs stratus-jobs")
+        .unwrap();
+    assert_eq!(trigger.action, Action::Update);
+    assert_eq!(trigger.fields[0].field, "batchSize");
+    let writes = provider.call_log().writes();
+    assert!(
+        writes.contains(&"Lambda:UpdateEventSourceMapping".to_string()),
+        "{writes:?}"
+    );
+    assert_eq!(mappings().await[0].batch_size(), Some(7));
+
+    // Removed from the manifest: the mapping goes; removing the service leaves none behind.
+    svc.functions.get_mut("worker").unwrap().events.clear();
+    let dropped = deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    assert_eq!(
+        action_of(&dropped, ResourceKind::Trigger, "worker sqs stratus-jobs"),
+        Action::Delete
+    );
+    assert!(mappings().await.is_empty());
+    set_trigger(&mut svc, json!(queue));
+    deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    assert_eq!(mappings().await.len(), 1);
+    provider.remove(&svc).await.unwrap();
+    let all = lambda.list_event_source_mappings().send().await.unwrap();
+    assert!(
+        !all.event_source_mappings()
+            .iter()
+            .any(|m| m.event_source_arn() == Some(queue.as_str())),
+        "remove left a trigger behind"
+    );
+}

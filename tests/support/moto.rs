@@ -146,6 +146,30 @@ impl Moto {
         Ok((status, body))
     }
 
+    /// Creates an SQS queue in moto (stratus never creates queues, so tests make their own
+    /// with one raw JSON-protocol call); answers its ARN.
+    pub fn sqs_queue(&self, name: &str) -> String {
+        let body = format!("{{\"QueueName\": \"{name}\"}}");
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+             X-Amz-Target: AmazonSQS.CreateQueue\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/sqs/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.contains("QueueUrl"),
+            "moto did not create the queue: {answer}"
+        );
+        format!("arn:aws:sqs:{REGION}:123456789012:{name}")
+    }
+
     /// An SDK configuration for moto with dummy credentials and fast retries.
     pub async fn sdk_config(&self) -> SdkConfig {
         self.sdk_config_with(stratus::providers::aws::config::http_client())

@@ -74,6 +74,7 @@ pub fn lambda_runtime(runtime: &Runtime) -> Result<String, String> {
 /// Checks `service` against Lambda's rules; see the module documentation.
 pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
     let mut diagnostics = super::cors::check(service);
+    diagnostics.0.extend(super::sources::check(service).0);
     if service.provider.name != ProviderKind::Aws {
         diagnostics.push(
             Diagnostic::warning(
@@ -194,13 +195,16 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
                     }
                 }
             }
-            if let Event::Other { kind, .. } = event {
+            if let Event::Other { kind, .. } = event
+                && kind != "sqs"
+                && kind != "stream"
+            {
                 diagnostics.push(
                     Diagnostic::warning(
                         format!("{key}.events.{index}.{kind}"),
                         format!("`{kind}` events are not wired by stratus on AWS yet; ignored"),
                     )
-                    .help("only http, httpApi and schedule events are deployed"),
+                    .help("http, httpApi, schedule, sqs and stream events are deployed"),
                 );
             }
         }

@@ -16,6 +16,7 @@ use super::functions::{self, CodeSource, FunctionSpec};
 use super::plan::{ROLE_CHANGE, URL_SUFFIX};
 use super::role::{self, RoleSpec};
 use super::schedules;
+use super::sources;
 use crate::model::Service;
 use crate::package::Packaged;
 use crate::providers::{
@@ -375,6 +376,9 @@ async fn apply_event(
                     .map_err(describe)
                     .with_context(|| format!("deleting route {}", change.name))?;
             }
+        }
+        (ResourceKind::Trigger, _) if sources::is_source_change(change) => {
+            sources::apply(clients, service, change).await?;
         }
         (ResourceKind::Trigger, action) if change.name.ends_with(URL_SUFFIX) => match action {
             Action::Create => {

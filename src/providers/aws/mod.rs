@@ -19,6 +19,7 @@ pub mod logs;
 pub mod plan;
 pub mod role;
 pub mod schedules;
+pub mod sources;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;

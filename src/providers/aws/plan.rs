@@ -11,6 +11,7 @@ use super::events::{self, wants_url};
 use super::functions::{self, FunctionSpec};
 use super::role::{self, RoleSpec};
 use super::schedules;
+use super::sources;
 use crate::model::Service;
 use crate::package::Packaged;
 use crate::providers::{Action, CONCURRENCY, Change, Plan, ResourceKind, Scope};
@@ -107,6 +108,16 @@ pub async fn plan(
             )),
             (false, None) => {}
         }
+    }
+    let source_specs = sources::desired(service);
+    for name in service.functions.keys() {
+        let deployed_name = service.deployed_name(name);
+        let live = if deployed.iter().any(|(n, _, _)| n == name) {
+            sources::live(clients, &deployed_name).await?
+        } else {
+            Vec::new()
+        };
+        changes.extend(sources::plan(&source_specs, name, &deployed_name, &live));
     }
     let live_rules = schedules::live_rules(clients, service).await?;
     changes.extend(schedules::plan_schedules(

@@ -1,6 +1,7 @@
 //! The execution role: `{service}-{stage}-{region}-lambdaRole`, trusted by Lambda, with the
-//! basic execution policy (CloudWatch Logs) attached and `provider.iam.role.statements` as an
-//! inline policy — unless `provider.iam.role` names an existing role, which is used as is.
+//! basic execution policy (CloudWatch Logs) attached and `provider.iam.role.statements` (plus
+//! what polling the `sqs` / `stream` sources needs) as an inline policy — unless
+//! `provider.iam.role` names an existing role, which is used as is.
 
 use anyhow::Context;
 use serde_json::{Value as Json, json};
@@ -43,12 +44,14 @@ pub fn desired(service: &Service, region: &str) -> RoleSpec {
     if let Some(Json::String(existing)) = role {
         return RoleSpec::Existing(existing.clone());
     }
-    let statements = role
+    let mut statements = role
         .and_then(|role| role.get("statements"))
         .or_else(|| extra.get("iamRoleStatements"))
         .and_then(Json::as_array)
         .cloned()
         .unwrap_or_default();
+    // What Lambda needs to poll the manifest's queues and streams, as Serverless adds it.
+    statements.extend(super::sources::role_statements(service));
     RoleSpec::Managed {
         name: managed_name(service, region),
         statements,
