@@ -9,9 +9,10 @@
 //!
 //! Map: [`sources`] finds each function's dependency files and settings
 //! (`custom.pythonRequirements`, `package.excludeDevDependencies`); [`resolve`] turns them into
-//! install specs keyed by content; [`cache`] installs a spec once into the user's cache directory, atomically, with [`python`] (pip) or
-//! [`node`] (npm) run by [`tool`]; a second run with nothing changed runs neither. The packager
-//! then adds the cached files to the artifact (sorted, fixed timestamps, like every entry).
+//! install specs keyed by content; [`cache`] installs a spec once into the user's cache
+//! directory, atomically, with [`python`] (pip) or [`node`] (npm) run by [`tool`]; a second run
+//! with nothing changed runs neither. The packager then adds the cached files to the artifact
+//! (sorted, fixed timestamps, like every entry).
 //! User-facing docs: `docs/packaging.md` ("Dependencies").
 
 mod cache;

@@ -143,11 +143,17 @@ fn parse(function: &str, event: &str, config: &Json, key: &str) -> Result<Source
         ("sqs", Some(SourceKind::Sqs)) => SourceKind::Sqs,
         ("stream", Some(kind @ (SourceKind::Dynamodb | SourceKind::Kinesis))) => kind,
         _ => {
-            return Err(Diagnostic::error(
-                key,
-                format!("`{arn}` is not {}", if event == "sqs" { "an SQS queue ARN" } else { "a DynamoDB or Kinesis stream ARN" }),
-            )
-            .help("sqs takes arn:aws:sqs:...; stream takes arn:aws:dynamodb:...:table/T/stream/... or arn:aws:kinesis:...:stream/S"));
+            let wanted = if event == "sqs" {
+                "an SQS queue ARN"
+            } else {
+                "a DynamoDB or Kinesis stream ARN"
+            };
+            return Err(
+                Diagnostic::error(key, format!("`{arn}` is not {wanted}")).help(
+                    "sqs takes arn:aws:sqs:...; stream takes \
+                     arn:aws:dynamodb:...:table/T/stream/... or arn:aws:kinesis:...:stream/S",
+                ),
+            );
         }
     };
     let number =
