@@ -535,9 +535,17 @@ async fn pubsub_and_storage_events_become_event_triggers() {
         [("events-dev-onupload".to_string(), 200)]
     );
     assert!(fake.publish("elsewhere", "x").await.is_empty());
+    // `invoke` calls an event function the way its trigger does: with a CloudEvent whose
+    // message data is the payload (Pub/Sub), or whose object is the payload (Cloud Storage).
+    let invoked = invoke(&provider, &service, "onmessage", json!({"order": 8})).await;
+    assert_eq!(invoked.outcome, Outcome::Success, "{invoked:?}");
+    let invoked = invoke(&provider, &service, "onupload", json!({"name": "b.txt"})).await;
+    assert_eq!(invoked.outcome, Outcome::Success, "{invoked:?}");
     for (function, line) in [
         ("onmessage", "message one order"),
         ("onupload", "uploaded a.txt to uploads"),
+        ("onmessage", r#"message {"order":8}"#),
+        ("onupload", "uploaded b.txt to uploads"),
     ] {
         let found = support::eventually_logged(&provider, &service, function, line).await;
         assert!(found, "{function} logged `{line}`");

@@ -69,6 +69,74 @@ impl Trigger {
     }
 }
 
+/// A CloudEvent for `stratus invoke` on an event function, in binary content mode (`ce-*`
+/// headers, JSON body) as Eventarc delivers it, so the handler runs as it would for a real
+/// message or upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvokeEvent {
+    /// `ce-*` headers.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body.
+    pub body: String,
+}
+
+impl Trigger {
+    /// The CloudEvent `stratus invoke --data PAYLOAD` sends: for Pub/Sub, PAYLOAD (as text) is
+    /// the message's data; for Cloud Storage, PAYLOAD is the object's metadata (`name`, `size`...;
+    /// `bucket` defaults to the trigger's). `id` and `time` identify the call.
+    pub fn invoke_event(&self, payload: &str, id: &str, time: &str) -> InvokeEvent {
+        use base64::Engine;
+        let mut headers = vec![
+            ("ce-specversion".to_string(), "1.0".to_string()),
+            ("ce-id".to_string(), id.to_string()),
+            ("ce-type".to_string(), self.event_type.clone()),
+            ("ce-time".to_string(), time.to_string()),
+        ];
+        let body = if self.event_type == PUBSUB_PUBLISHED {
+            headers.push((
+                "ce-source".to_string(),
+                format!("//pubsub.googleapis.com/{}", self.resource),
+            ));
+            json!({
+                "message": {
+                    "data": base64::engine::general_purpose::STANDARD.encode(payload),
+                    "messageId": id,
+                    "publishTime": time,
+                    "attributes": {},
+                },
+                "subscription": format!("{}-stratus-invoke", self.resource.replace("/topics/", "/subscriptions/")),
+            })
+        } else {
+            let mut object = match serde_json::from_str::<Json>(payload) {
+                Ok(Json::Object(object)) => object,
+                _ => serde_json::Map::new(),
+            };
+            object
+                .entry("bucket")
+                .or_insert_with(|| Json::String(self.resource.clone()));
+            object
+                .entry("kind")
+                .or_insert_with(|| Json::String("storage#object".to_string()));
+            let bucket = object["bucket"]
+                .as_str()
+                .unwrap_or(&self.resource)
+                .to_string();
+            headers.push((
+                "ce-source".to_string(),
+                format!("//storage.googleapis.com/projects/_/buckets/{bucket}"),
+            ));
+            if let Some(name) = object.get("name").and_then(Json::as_str) {
+                headers.push(("ce-subject".to_string(), format!("objects/{name}")));
+            }
+            Json::Object(object)
+        };
+        InvokeEvent {
+            headers,
+            body: body.to_string(),
+        }
+    }
+}
+
 /// The `event` events of `function` (index in `events`, configuration).
 pub fn event_configs(function: &Function) -> Vec<(usize, &Json)> {
     function

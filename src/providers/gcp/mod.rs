@@ -312,13 +312,28 @@ impl Provider for GcpProvider {
         let token = self.client.tokens().id_token(&url).await?;
         let started = std::time::Instant::now();
         let http = self.client.http();
+        // An event function is called the way its trigger calls it: with a CloudEvent.
+        let event = function
+            .get("eventTrigger")
+            .and_then(events::Trigger::from_live)
+            .map(|trigger| {
+                let time = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+                let id = uuid::Uuid::new_v4().to_string();
+                trigger.invoke_event(&request.payload, &id, &time.to_string())
+            });
+        let body = event
+            .as_ref()
+            .map_or_else(|| request.payload.clone(), |event| event.body.clone());
         let mut call = http
             .inner()
             .post(url.as_str())
             .bearer_auth(token)
             .header("content-type", "application/json")
             .header("x-stratus-invoke", "direct")
-            .body(request.payload.clone());
+            .body(body);
+        for (name, value) in event.iter().flat_map(|event| &event.headers) {
+            call = call.header(name.as_str(), value.as_str());
+        }
         // With --log the call carries its own trace, by which its log entries are found.
         let trace = request.with_logs.then(logs::new_trace);
         if let Some((_, header)) = &trace {
