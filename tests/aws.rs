@@ -847,3 +847,161 @@ async fn sqs_triggers_are_mapped_updated_and_removed_with_their_function() {
         "remove left a trigger behind"
     );
 }
+
+#[tokio::test]
+async fn s3_triggers_share_buckets_politely_and_created_buckets_go_with_the_service() {
+    use aws_sdk_s3::types::{
+        Event as S3Event, LambdaFunctionConfiguration, NotificationConfiguration,
+    };
+    let dir = TempDir::new().unwrap();
+    let provider = provider().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&moto().sdk_config().await)
+            .force_path_style(true)
+            .build(),
+    );
+    // A bucket of the user's, already notifying someone else.
+    s3.create_bucket()
+        .bucket("shared-uploads")
+        .send()
+        .await
+        .unwrap();
+    let mut svc = service("pics", vec![function("thumbs", vec![])]);
+    let set_events = |svc: &mut Service, configs: Vec<serde_json::Value>| {
+        svc.functions.get_mut("thumbs").unwrap().events = configs
+            .into_iter()
+            .map(|config| stratus::model::Event::Other {
+                kind: "s3".into(),
+                config,
+            })
+            .collect();
+    };
+    set_events(&mut svc, vec![]);
+    let packaged = package(dir.path(), &svc, "v1");
+    deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    // Another tool's entry (its own Id) on the user's bucket.
+    let other_arn = "arn:aws:lambda:us-east-1:123456789012:function:pics-dev-thumbs";
+    let foreign = LambdaFunctionConfiguration::builder()
+        .id("someone-else")
+        .lambda_function_arn(other_arn)
+        .events(S3Event::from("s3:ObjectRemoved:*"))
+        .build()
+        .unwrap();
+    s3.put_bucket_notification_configuration()
+        .bucket("shared-uploads")
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .lambda_function_configurations(foreign)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    set_events(
+        &mut svc,
+        vec![
+            json!("pics-originals"),
+            json!({"bucket": "shared-uploads", "existing": true, "rules": [{"prefix": "in/"}]}),
+        ],
+    );
+    assert!(
+        !provider
+            .target()
+            .check(&svc, &Scope::default())
+            .has_errors()
+    );
+    let first = deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    assert_eq!(
+        action_of(&first, ResourceKind::Storage, "bucket pics-originals"),
+        Action::Create
+    );
+    assert_eq!(
+        action_of(&first, ResourceKind::Trigger, "thumbs s3 shared-uploads"),
+        Action::Create
+    );
+    let ids = |bucket: &'static str| {
+        let s3 = s3.clone();
+        async move {
+            let mut ids: Vec<String> = s3
+                .get_bucket_notification_configuration()
+                .bucket(bucket)
+                .send()
+                .await
+                .unwrap()
+                .lambda_function_configurations()
+                .iter()
+                .filter_map(|c| c.id().map(str::to_string))
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(
+        ids("pics-originals").await,
+        ["stratus-pics-dev-thumbs-s3-1"]
+    );
+    assert_eq!(
+        ids("shared-uploads").await,
+        ["someone-else", "stratus-pics-dev-thumbs-s3-2"]
+    );
+    let same = provider
+        .plan(&svc, &packaged, &Scope::default())
+        .await
+        .unwrap();
+    assert!(!same.has_changes(), "{same:#?}");
+
+    // A new prefix updates that entry only; the other service's entry stays.
+    set_events(
+        &mut svc,
+        vec![
+            json!("pics-originals"),
+            json!({"bucket": "shared-uploads", "existing": true, "rules": [{"prefix": "new/"}]}),
+        ],
+    );
+    let updated = deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    let change = updated
+        .changes
+        .iter()
+        .find(|c| c.name == "thumbs s3 shared-uploads")
+        .unwrap();
+    assert_eq!(change.action, Action::Update);
+    assert_eq!(change.fields[0].field, "prefix");
+    assert_eq!(
+        ids("shared-uploads").await,
+        ["someone-else", "stratus-pics-dev-thumbs-s3-2"]
+    );
+
+    // The event leaves the manifest: found through the function's permission and removed.
+    set_events(&mut svc, vec![json!("pics-originals")]);
+    let dropped = deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    assert_eq!(
+        action_of(&dropped, ResourceKind::Trigger, "thumbs s3 shared-uploads"),
+        Action::Delete
+    );
+    assert_eq!(ids("shared-uploads").await, ["someone-else"]);
+
+    // remove: the empty bucket stratus created goes; the user's bucket and its entry stay.
+    let removed = provider.remove(&svc).await.unwrap();
+    assert!(
+        removed
+            .iter()
+            .any(|r| r.kind == ResourceKind::Storage && r.name == "pics-originals"),
+        "{removed:?}"
+    );
+    let buckets: Vec<String> = s3
+        .list_buckets()
+        .send()
+        .await
+        .unwrap()
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_string))
+        .collect();
+    assert!(
+        !buckets.contains(&"pics-originals".to_string()),
+        "{buckets:?}"
+    );
+    assert!(buckets.contains(&"shared-uploads".to_string()));
+    assert_eq!(ids("shared-uploads").await, ["someone-else"]);
+}

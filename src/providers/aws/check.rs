@@ -75,6 +75,7 @@ pub fn lambda_runtime(runtime: &Runtime) -> Result<String, String> {
 pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
     let mut diagnostics = super::cors::check(service);
     diagnostics.0.extend(super::sources::check(service).0);
+    diagnostics.0.extend(super::buckets::check(service).0);
     if service.provider.name != ProviderKind::Aws {
         diagnostics.push(
             Diagnostic::warning(
@@ -196,15 +197,14 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
                 }
             }
             if let Event::Other { kind, .. } = event
-                && kind != "sqs"
-                && kind != "stream"
+                && !matches!(kind.as_str(), "sqs" | "stream" | "s3")
             {
                 diagnostics.push(
                     Diagnostic::warning(
                         format!("{key}.events.{index}.{kind}"),
                         format!("`{kind}` events are not wired by stratus on AWS yet; ignored"),
                     )
-                    .help("http, httpApi, schedule, sqs and stream events are deployed"),
+                    .help("http, httpApi, schedule, s3, sqs and stream events are deployed"),
                 );
             }
         }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use aws_sdk_s3::primitives::ByteStream;
 use futures_util::stream::{self, StreamExt};
 
+use super::buckets;
 use super::config::Clients;
 use super::describe;
 use super::events;
@@ -376,6 +377,9 @@ async fn apply_event(
                     .map_err(describe)
                     .with_context(|| format!("deleting route {}", change.name))?;
             }
+        }
+        _ if buckets::is_s3_change(change) => {
+            buckets::apply(clients, service, change).await?;
         }
         (ResourceKind::Trigger, _) if sources::is_source_change(change) => {
             sources::apply(clients, service, change).await?;

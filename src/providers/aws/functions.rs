@@ -552,6 +552,7 @@ pub async fn list_deployed(
 
 /// Deletes a function (already gone counts as deleted).
 pub async fn delete(clients: &Clients, deployed_name: &str) -> anyhow::Result<()> {
+    super::buckets::detach(clients, deployed_name).await?;
     super::sources::delete_all(clients, deployed_name).await?;
     match clients
         .lambda

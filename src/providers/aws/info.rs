@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use base64::Engine;
 
+use super::buckets;
 use super::config::Clients;
 use super::deploy::{self, object_prefix};
 use super::describe;
@@ -130,6 +131,7 @@ pub async fn remove(clients: &Clients, service: &Service) -> anyhow::Result<Vec<
         });
     }
     removed.extend(remove_objects(clients, service).await?);
+    removed.extend(buckets::remove_buckets(clients, service).await?);
     Ok(removed)
 }
 

@@ -7,6 +7,7 @@
 //! log), [`check`] (Lambda's rules before any call), [`role`], [`functions`], [`events`],
 //! [`schedules`], [`plan`], [`deploy`] (apply), [`invoke`], [`logs`], and [`info`] (info and remove).
 
+pub mod buckets;
 pub mod check;
 pub mod config;
 pub mod cors;

@@ -5,6 +5,7 @@
 use anyhow::Context;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
+use super::buckets;
 use super::config::Clients;
 use super::cors::{self, CorsSpec};
 use super::events::{self, wants_url};
@@ -119,6 +120,11 @@ pub async fn plan(
         };
         changes.extend(sources::plan(&source_specs, name, &deployed_name, &live));
     }
+    let existing: Vec<(String, String)> = deployed
+        .iter()
+        .map(|(name, deployed_name, _)| (name.clone(), deployed_name.clone()))
+        .collect();
+    changes.extend(buckets::plan(clients, service, &existing).await?);
     let live_rules = schedules::live_rules(clients, service).await?;
     changes.extend(schedules::plan_schedules(
         service,
