@@ -97,14 +97,19 @@ fn parse(config: &Json, key: &str) -> Result<Parsed, Diagnostic> {
         Json::Object(object) => (object.get("bucket").and_then(Json::as_str), object),
         _ => (None, &empty),
     };
-    let bucket = bucket.ok_or_else(|| {
-        let help = if settings.get("bucket").is_some_and(Json::is_object) {
-            "a CloudFormation reference cannot be resolved without CloudFormation: write the bucket name"
-        } else {
-            "write `s3: photos` or `s3: {bucket: photos, event: s3:ObjectCreated:*}`"
-        };
-        Diagnostic::error(key, "expected the bucket's name").help(help)
-    })?;
+    let Some(bucket) = bucket else {
+        if settings.get("bucket").is_some_and(Json::is_object) {
+            // A reference to a bucket of `resources:` (CloudFormation), which stratus does not
+            // create: the function deploys without this trigger, and the user is told.
+            return Err(Diagnostic::warning(
+                format!("{key}.bucket"),
+                "a CloudFormation reference (Ref, Fn::GetAtt) cannot be resolved without CloudFormation: the function deploys without this trigger",
+            )
+            .help("write the bucket's name (stratus creates it unless `existing: true`)"));
+        }
+        return Err(Diagnostic::error(key, "expected the bucket's name")
+            .help("write `s3: photos` or `s3: {bucket: photos, event: s3:ObjectCreated:*}`"));
+    };
     let valid = (3..=63).contains(&bucket.len())
         && bucket
             .chars()
@@ -213,10 +218,14 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "functions.thumbs.events.0.s3",
+                "functions.thumbs.events.0.s3.bucket",
                 "functions.thumbs.events.1.s3",
                 "functions.thumbs.events.2.s3.rules"
             ]
         );
+        // The CloudFormation reference is a warning (the trigger is skipped), the rest errors.
+        let problems = check(&svc);
+        assert!(!problems.0[0].is_error());
+        assert!(problems.0[1].is_error() && problems.0[2].is_error());
     }
 }

@@ -127,9 +127,11 @@ fn parse(function: &str, event: &str, config: &Json, key: &str) -> Result<Source
     let arn = match arn_value {
         Some(Json::String(arn)) if arn.starts_with("arn:") => arn.clone(),
         Some(Json::Object(_)) => {
-            return Err(Diagnostic::error(
+            // A reference to a resource of `resources:` (CloudFormation), which stratus does not
+            // create: the function deploys without this trigger, and the user is told.
+            return Err(Diagnostic::warning(
                 format!("{key}.arn"),
-                "a CloudFormation reference (Fn::GetAtt, Ref) cannot be resolved: stratus deploys without CloudFormation",
+                "a CloudFormation reference (Fn::GetAtt, Ref) cannot be resolved without CloudFormation: the function deploys without this trigger",
             )
             .help("write the ARN itself, e.g. from ${param:queueArn} or ${env:QUEUE_ARN}"));
         }
@@ -337,5 +339,10 @@ mod tests {
             ]
         );
         assert!(desired(&svc).is_empty());
+        assert!(
+            !problems.0[0].is_error(),
+            "a CloudFormation reference only warns"
+        );
+        assert!(problems.0[1].is_error() && problems.0[2].is_error());
     }
 }
