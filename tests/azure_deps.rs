@@ -10,6 +10,8 @@
 
 #[path = "fakes/mod.rs"]
 mod fakes;
+#[path = "support/packaging.rs"]
+mod packaging;
 #[path = "azure/support.rs"]
 #[allow(dead_code)]
 mod support;
@@ -81,18 +83,8 @@ async fn plan(
     service: &Service,
     cache: &Path,
 ) -> anyhow::Result<(Packaged, Plan)> {
-    let scope = Scope::default();
-    let diagnostics = provider.target().check(service, &scope);
-    assert!(!diagnostics.has_errors(), "check: {diagnostics}");
-    let mut request = stratus::providers::package_request(
-        provider.target(),
-        service,
-        &scope,
-        service.root.join(".stratus"),
-    )?;
-    request.dependencies.cache_dir = Some(cache.to_path_buf());
-    let packaged = stratus::package::package(&request)?;
-    let plan = provider.plan(service, &packaged, &scope).await?;
+    let packaged = packaging::package(provider.target(), service, cache)?;
+    let plan = provider.plan(service, &packaged, &Scope::default()).await?;
     Ok((packaged, plan))
 }
 

@@ -18,6 +18,8 @@ mod moto;
 #[path = "openwhisk/support.rs"]
 #[allow(dead_code)]
 mod openwhisk_support;
+#[path = "support/packaging.rs"]
+mod packaging;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -336,22 +338,12 @@ impl Fixture {
 /// Checks, packages and plans, as `stratus plan` does.
 async fn plan(target: &dyn Target, service: &Service) -> (Packaged, Plan) {
     let provider = target.provider();
-    let scope = Scope::default();
-    let diagnostics = provider.target().check(service, &scope);
-    assert!(!diagnostics.has_errors(), "check: {diagnostics}");
-    let mut request = stratus::providers::package_request(
-        provider.target(),
-        service,
-        &scope,
-        service.root.join(".stratus"),
-    )
-    .unwrap();
-    // One dependency cache for the whole suite, never the user's.
-    static CACHE: std::sync::OnceLock<TempDir> = std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(|| tempfile::tempdir().unwrap());
-    request.dependencies.cache_dir = Some(cache.path().to_path_buf());
-    let packaged = stratus::package::package(&request).unwrap();
-    let plan = provider.plan(service, &packaged, &scope).await.unwrap();
+    let packaged =
+        packaging::package(provider.target(), service, packaging::shared_cache()).unwrap();
+    let plan = provider
+        .plan(service, &packaged, &Scope::default())
+        .await
+        .unwrap();
     (packaged, plan)
 }
 

@@ -8,6 +8,8 @@
 //! machine.
 
 mod fakes;
+#[path = "support/packaging.rs"]
+mod packaging;
 #[path = "openwhisk/support.rs"]
 #[allow(dead_code)]
 mod support;
@@ -108,18 +110,8 @@ fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Service) {
 
 /// Packages as `stratus package --provider openwhisk` does, with the cache in `cache`.
 fn package(provider: &OpenWhiskProvider, service: &Service, cache: &Path) -> Packaged {
-    let scope = Scope::default();
-    let diagnostics = provider.target().check(service, &scope);
-    assert!(!diagnostics.has_errors(), "check: {diagnostics}");
-    let mut request = stratus::providers::package_request(
-        provider.target(),
-        service,
-        &scope,
-        service.root.join(".stratus"),
-    )
-    .unwrap();
-    request.dependencies.cache_dir = Some(cache.to_path_buf());
-    stratus::package::package(&request).unwrap_or_else(|e| panic!("package: {e:#}"))
+    packaging::package(provider.target(), service, cache)
+        .unwrap_or_else(|e| panic!("package: {e:#}"))
 }
 
 /// Plans and applies `packaged`.
