@@ -13,8 +13,8 @@ use aws_sdk_lambda::types::FunctionUrlAuthType;
 
 use super::config::Clients;
 use super::cors::{self, CorsSpec};
-use super::describe;
 use super::functions::{TAG_SERVICE, TAG_STAGE};
+use super::{describe, found};
 use crate::model::{Event, Function, Service};
 use crate::providers::Endpoint;
 
@@ -159,25 +159,15 @@ pub fn arn_function_name(arn: &str) -> &str {
 
 /// The function URL of `deployed`, when it has one.
 pub async fn live_url(clients: &Clients, deployed: &str) -> anyhow::Result<Option<String>> {
-    match clients
+    let answer = clients
         .lambda
         .get_function_url_config()
         .function_name(deployed)
         .send()
-        .await
-    {
-        Ok(output) => Ok(Some(output.function_url().to_string())),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(error) => {
-            Err(describe(error)).with_context(|| format!("reading the URL config of {deployed}"))
-        }
-    }
+        .await;
+    Ok(found(answer)
+        .with_context(|| format!("reading the URL config of {deployed}"))?
+        .map(|output| output.function_url().to_string()))
 }
 
 /// Lets `principal` invoke the function; an identical statement already there is fine.

@@ -16,7 +16,7 @@ use base64::Engine;
 
 use super::check::lambda_runtime;
 use super::config::Clients;
-use super::describe;
+use super::{describe, found};
 use crate::model::Service;
 use crate::package::Packaged;
 use crate::providers::FieldChange;
@@ -142,24 +142,14 @@ pub struct LiveFunction {
 
 /// Reads function `deployed_name`, `None` when it does not exist.
 pub async fn live(clients: &Clients, deployed_name: &str) -> anyhow::Result<Option<LiveFunction>> {
-    let output = match clients
+    let answer = clients
         .lambda
         .get_function()
         .function_name(deployed_name)
         .send()
-        .await
-    {
-        Ok(output) => output,
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(None);
-        }
-        Err(error) => {
-            return Err(describe(error)).with_context(|| format!("reading {deployed_name}"));
-        }
+        .await;
+    let Some(output) = found(answer).with_context(|| format!("reading {deployed_name}"))? else {
+        return Ok(None);
     };
     let config = output
         .configuration()
@@ -554,23 +544,14 @@ pub async fn list_deployed(
 pub async fn delete(clients: &Clients, deployed_name: &str) -> anyhow::Result<()> {
     super::buckets::detach(clients, deployed_name).await?;
     super::sources::delete_all(clients, deployed_name).await?;
-    match clients
+    let answer = clients
         .lambda
         .delete_function()
         .function_name(deployed_name)
         .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(())
-        }
-        Err(error) => Err(describe(error)).with_context(|| format!("deleting {deployed_name}")),
-    }
+        .await;
+    found(answer).with_context(|| format!("deleting {deployed_name}"))?;
+    Ok(())
 }
 
 #[cfg(test)]

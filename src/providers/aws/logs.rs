@@ -7,7 +7,7 @@ use std::time::UNIX_EPOCH;
 use anyhow::Context;
 
 use super::config::Clients;
-use super::describe;
+use super::found;
 use crate::providers::{LogQuery, LogRecord};
 
 /// The log group of a deployed function.
@@ -56,18 +56,8 @@ pub async fn read(
         .send();
     let mut records = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(page) => page,
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(Vec::new());
-            }
-            Err(error) => {
-                return Err(describe(error)).with_context(|| format!("reading {group}"));
-            }
+        let Some(page) = found(page).with_context(|| format!("reading {group}"))? else {
+            return Ok(Vec::new());
         };
         for event in page.events() {
             let message = event.message().unwrap_or_default().trim_end().to_string();
@@ -105,23 +95,15 @@ pub async fn delete_group(clients: &Clients, deployed: &str) -> anyhow::Result<(
 /// Deletes the log group of `deployed`; answers whether one existed.
 pub async fn remove_group(clients: &Clients, deployed: &str) -> anyhow::Result<bool> {
     let group = group_name(deployed);
-    match clients
+    let answer = clients
         .logs
         .delete_log_group()
         .log_group_name(&group)
         .send()
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(error) => Err(describe(error)).with_context(|| format!("deleting {group}")),
-    }
+        .await;
+    Ok(found(answer)
+        .with_context(|| format!("deleting {group}"))?
+        .is_some())
 }
 
 #[cfg(test)]

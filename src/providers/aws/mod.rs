@@ -109,6 +109,25 @@ where
     }
 }
 
+/// What an AWS call answered, with "the resource does not exist" (`ResourceNotFoundException`)
+/// as `None` and every other error described by [`describe`].
+pub(crate) fn found<T, E, R>(result: Result<T, SdkError<E, R>>) -> anyhow::Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error)
+            if error.as_service_error().and_then(|e| e.code())
+                == Some("ResourceNotFoundException") =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(describe(error)),
+    }
+}
+
 /// AWS Lambda's packaging rules (checks, generated files, dependencies, limits): known without
 /// credentials or network, so `stratus package` works anywhere.
 #[derive(Debug, Clone, Copy, Default)]

@@ -18,9 +18,9 @@ use aws_sdk_s3::types::{
 use serde_json::Value as Json;
 
 use super::config::Clients;
-use super::describe;
 use super::events::allow_invoke;
 use super::functions::{self, TAG_SERVICE, TAG_STAGE};
+use super::{describe, found};
 
 mod spec;
 
@@ -120,26 +120,18 @@ async fn notifications(
 /// The buckets `deployed`'s own invoke permissions name (how a trigger that left the manifest
 /// is found again).
 async fn permitted_buckets(clients: &Clients, deployed: &str) -> anyhow::Result<Vec<String>> {
-    let policy = match clients
+    let answer = clients
         .lambda
         .get_policy()
         .function_name(deployed)
         .send()
-        .await
-    {
-        Ok(answer) => answer.policy().unwrap_or_default().to_string(),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(Vec::new());
-        }
-        Err(error) => {
-            return Err(describe(error))
-                .with_context(|| format!("reading the policy of {deployed}"));
-        }
+        .await;
+    let Some(answer) =
+        found(answer).with_context(|| format!("reading the policy of {deployed}"))?
+    else {
+        return Ok(Vec::new());
     };
+    let policy = answer.policy().unwrap_or_default().to_string();
     let document: Json = serde_json::from_str(&policy).unwrap_or(Json::Null);
     Ok(document
         .get("Statement")

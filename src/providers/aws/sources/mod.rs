@@ -9,7 +9,7 @@ use anyhow::Context;
 use aws_sdk_lambda::types::{EventSourcePosition, FunctionResponseType};
 
 use super::config::Clients;
-use super::describe;
+use super::{describe, found};
 
 mod spec;
 
@@ -243,25 +243,16 @@ pub async fn apply(clients: &Clients, service: &Service, change: &Change) -> any
 /// Deletes every queue and stream trigger of `deployed` (before the function goes); a function
 /// that is already gone has none.
 pub async fn delete_all(clients: &Clients, deployed: &str) -> anyhow::Result<()> {
-    let page = match clients
+    let answer = clients
         .lambda
         .list_event_source_mappings()
         .function_name(deployed)
         .send()
-        .await
-    {
-        Ok(page) => page,
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(());
-        }
-        Err(error) => {
-            return Err(describe(error))
-                .with_context(|| format!("listing the queue and stream triggers of {deployed}"));
-        }
+        .await;
+    let Some(page) = found(answer)
+        .with_context(|| format!("listing the queue and stream triggers of {deployed}"))?
+    else {
+        return Ok(());
     };
     for mapping in page.event_source_mappings() {
         delete_mapping(clients, mapping.uuid().unwrap_or_default()).await?;
@@ -276,23 +267,14 @@ pub async fn delete_all(clients: &Clients, deployed: &str) -> anyhow::Result<()>
 }
 
 async fn delete_mapping(clients: &Clients, uuid: &str) -> anyhow::Result<()> {
-    match clients
+    let answer = clients
         .lambda
         .delete_event_source_mapping()
         .uuid(uuid)
         .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(())
-        }
-        Err(error) => Err(describe(error)).with_context(|| format!("deleting the trigger {uuid}")),
-    }
+        .await;
+    found(answer).with_context(|| format!("deleting the trigger {uuid}"))?;
+    Ok(())
 }
 
 #[cfg(test)]
