@@ -43,6 +43,15 @@ fn fields_of(plan: &Plan, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that a plan now finds nothing to do.
+async fn assert_settled(provider: &AwsProvider, service: &Service, packaged: &Packaged) {
+    let plan = provider
+        .plan(service, packaged, &Scope::default())
+        .await
+        .unwrap();
+    assert!(!plan.has_changes(), "{plan:#?}");
+}
+
 async fn provider() -> AwsProvider {
     AwsProvider::with_config(moto().sdk_config().await)
 }
@@ -442,11 +451,7 @@ async fn a_large_artifact_goes_through_the_deployment_bucket() {
         info.functions[0].code_sha256.as_deref(),
         Some(artifact.sha256.as_str())
     );
-    let again = provider
-        .plan(&svc, &packaged, &Scope::default())
-        .await
-        .unwrap();
-    assert!(!again.has_changes(), "{again:#?}");
+    assert_settled(&provider, &svc, &packaged).await;
     let removed = provider.remove(&svc).await.unwrap();
     assert!(
         removed.iter().any(|r| r.kind == ResourceKind::Storage
@@ -520,11 +525,7 @@ async fn throttling_is_retried_and_a_failed_deploy_names_what_was_applied_then_c
         Action::Create
     );
     provider.apply(&svc, &packaged, &rerun).await.unwrap();
-    let settled = provider
-        .plan(&svc, &packaged, &Scope::default())
-        .await
-        .unwrap();
-    assert!(!settled.has_changes(), "{settled:#?}");
+    assert_settled(&provider, &svc, &packaged).await;
 }
 
 #[tokio::test]
@@ -595,11 +596,7 @@ async fn role_statements_and_schedules_are_updated_in_place() {
     );
     let packaged = package(dir.path(), &svc, "v1");
     deploy(&provider, &svc, &packaged, &Scope::default()).await;
-    let same = provider
-        .plan(&svc, &packaged, &Scope::default())
-        .await
-        .unwrap();
-    assert!(!same.has_changes(), "{same:#?}");
+    assert_settled(&provider, &svc, &packaged).await;
 
     svc.provider.extra.insert(
         "iam".into(),
@@ -649,11 +646,7 @@ async fn role_statements_and_schedules_are_updated_in_place() {
         !writes.iter().any(|w| w.starts_with("Lambda:Update")),
         "{writes:?}"
     );
-    let settled = provider
-        .plan(&svc, &packaged, &Scope::default())
-        .await
-        .unwrap();
-    assert!(!settled.has_changes(), "{settled:#?}");
+    assert_settled(&provider, &svc, &packaged).await;
 
     // An existing role named in the manifest is used as is and never removed.
     let mut borrowed = service("borrow", vec![function("f", vec![])]);
@@ -699,11 +692,7 @@ async fn http_api_cors_is_created_updated_and_removed_only_when_it_differs() {
     let mut methods = cors.allow_methods().to_vec();
     methods.sort();
     assert_eq!(methods, ["GET", "OPTIONS"]);
-    let same = provider
-        .plan(&svc, &packaged, &Scope::default())
-        .await
-        .unwrap();
-    assert!(!same.has_changes(), "{same:#?}");
+    assert_settled(&provider, &svc, &packaged).await;
 
     // New settings: the API is updated in place, one field.
     svc.provider.extra.insert(
@@ -734,11 +723,7 @@ async fn http_api_cors_is_created_updated_and_removed_only_when_it_differs() {
     assert_eq!(cors.allow_origins(), ["https://app.example"]);
     assert_eq!(cors.allow_credentials(), Some(true));
     assert_eq!(cors.max_age(), Some(600));
-    let settled = provider
-        .plan(&svc, &packaged, &Scope::default())
-        .await
-        .unwrap();
-    assert!(!settled.has_changes(), "{settled:#?}");
+    assert_settled(&provider, &svc, &packaged).await;
 
     // No more CORS: removed from the API.
     svc.provider.extra.remove("httpApi");
@@ -803,11 +788,7 @@ async fn sqs_triggers_are_mapped_updated_and_removed_with_their_function() {
         "{document}"
     );
     assert!(document.contains("stratus-jobs"), "{document}");
-    let same = provider
-        .plan(&svc, &packaged, &Scope::default())
-        .await
-        .unwrap();
-    assert!(!same.has_changes(), "{same:#?}");
+    assert_settled(&provider, &svc, &packaged).await;
 
     // A new batch size is one in-place update.
     set_trigger(&mut svc, json!({"arn": queue, "batchSize": 7}));
@@ -945,11 +926,7 @@ async fn s3_triggers_share_buckets_politely_and_created_buckets_go_with_the_serv
         ids("shared-uploads").await,
         ["someone-else", "stratus-pics-dev-thumbs-s3-2"]
     );
-    let same = provider
-        .plan(&svc, &packaged, &Scope::default())
-        .await
-        .unwrap();
-    assert!(!same.has_changes(), "{same:#?}");
+    assert_settled(&provider, &svc, &packaged).await;
 
     // A new prefix updates that entry only; the other service's entry stays.
     set_events(
