@@ -66,7 +66,7 @@ pub(crate) fn install(
             .args(["--os", "linux", "--libc", "glibc", "--cpu"])
             .arg(arch.npm_name());
     }
-    let finished = match tool::run(&mut command, verbose) {
+    let finished = match tool::run(&mut command, "npm", verbose) {
         Ok(finished) => finished,
         Err(error) if error.kind() == io::ErrorKind::NotFound => anyhow::bail!(
             "npm is not on PATH: stratus runs it to install the dependencies of {}; install Node.js with npm (e.g. `apt-get install nodejs npm`, or from nodejs.org)",

@@ -58,7 +58,7 @@ pub(crate) fn install(
             .args(["--implementation", "cp", "--python-version", version])
             .arg("--only-binary=:all:");
     }
-    let finished = match tool::run(&mut command, verbose) {
+    let finished = match tool::run(&mut command, "pip", verbose) {
         Ok(finished) => finished,
         Err(error) if error.kind() == io::ErrorKind::NotFound => anyhow::bail!(
             "{PYTHON} is not on PATH: stratus runs pip with it to install {}; install Python 3 with pip (e.g. `apt-get install python3 python3-pip`, `brew install python`)",

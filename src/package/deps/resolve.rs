@@ -109,18 +109,36 @@ pub(crate) fn prepare(
     let settings = python_settings(service, &mut prepared.warnings)?;
     let Collected { wanted, users } =
         collect(service, artifacts, options, &settings, &mut prepared)?;
-    // Install each distinct spec once.
     let cache_dir = match &options.cache_dir {
         Some(dir) => dir.clone(),
         None => super::default_cache_dir(),
     };
+    // Distinct specs, in manifest order; installed a few at a time (pip and npm spend most of
+    // their time waiting on the network), each into its own temporary directory.
+    let mut distinct: Vec<&Spec> = Vec::new();
+    for Wanted { spec, .. } in wanted.iter().flat_map(|(_, placements)| placements) {
+        if !distinct.iter().any(|known| known.key == spec.key) {
+            distinct.push(spec);
+        }
+    }
     let mut installed: BTreeMap<String, (Installed, bool)> = BTreeMap::new();
-    for (_, placements) in &wanted {
-        for Wanted { spec, .. } in placements {
-            if installed.contains_key(&spec.key) {
-                continue;
-            }
-            let result = cache::ensure(&cache_dir, spec, options)?;
+    for batch in distinct.chunks(crate::providers::CONCURRENCY) {
+        let results: Vec<anyhow::Result<(Installed, bool)>> = std::thread::scope(|scope| {
+            let running: Vec<_> = batch
+                .iter()
+                .map(|spec| scope.spawn(|| cache::ensure(&cache_dir, spec, options)))
+                .collect();
+            running
+                .into_iter()
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!("internal error: an install panicked"))
+                    })
+                })
+                .collect()
+        });
+        for (spec, result) in batch.iter().zip(results) {
+            let result = result?;
             if let Some(warning) = native_addons_warning(spec, &result.0) {
                 prepared.warnings.push(warning);
             }

@@ -14,8 +14,9 @@ pub(crate) struct Finished {
 }
 
 /// Runs `command`, capturing its output; with `verbose`, each line is also copied to stderr as
-/// it comes. An error means it could not start (`NotFound` when the program is missing).
-pub(crate) fn run(command: &mut Command, verbose: bool) -> io::Result<Finished> {
+/// it comes, after `label` (installs may run side by side). An error means it could not start
+/// (`NotFound` when the program is missing).
+pub(crate) fn run(command: &mut Command, label: &str, verbose: bool) -> io::Result<Finished> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -24,6 +25,7 @@ pub(crate) fn run(command: &mut Command, verbose: bool) -> io::Result<Finished> 
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let pump = |stream: Option<Box<dyn Read + Send>>| {
+        let label = label.to_string();
         thread::spawn(move || {
             let mut collected = String::new();
             let Some(stream) = stream else {
@@ -34,7 +36,7 @@ pub(crate) fn run(command: &mut Command, verbose: bool) -> io::Result<Finished> 
             while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
                 let text = String::from_utf8_lossy(&line);
                 if verbose {
-                    let _ = io::stderr().write_all(text.as_bytes());
+                    let _ = write!(io::stderr().lock(), "{label}: {text}");
                 }
                 collected.push_str(&text);
                 line.clear();
