@@ -501,6 +501,24 @@ fn create_starts_a_service_that_deploys() {
         .assert()
         .success()
         .stdout(predicate::str::contains("Hello, New!"));
+    assert!(svc.join("requirements.txt").is_file());
+    // The Node.js template too, with its (empty) package.json: nothing to install, it deploys.
+    sandbox
+        .stratus(&["create", "--template", "node", "--path", "nodesvc"])
+        .assert()
+        .success();
+    let node = sandbox.path("nodesvc");
+    assert!(node.join("package.json").is_file());
+    sandbox
+        .stratus(&["deploy", "--provider", "local"])
+        .current_dir(&node)
+        .assert()
+        .success();
+    sandbox
+        .stratus(&["invoke", "--provider", "local", "-f", "hello"])
+        .current_dir(&node)
+        .assert()
+        .success();
     sandbox
         .stratus(&["create", "--template", "cobol"])
         .assert()

@@ -20,6 +20,10 @@ const TEMPLATES: &[(&str, &[(&str, &str)])] = &[
                 "handler.py",
                 include_str!("../../../templates/python/handler.py"),
             ),
+            (
+                "requirements.txt",
+                include_str!("../../../templates/python/requirements.txt"),
+            ),
         ],
     ),
     (
@@ -32,6 +36,10 @@ const TEMPLATES: &[(&str, &[(&str, &str)])] = &[
             (
                 "handler.js",
                 include_str!("../../../templates/node/handler.js"),
+            ),
+            (
+                "package.json",
+                include_str!("../../../templates/node/package.json"),
             ),
         ],
     ),
