@@ -982,3 +982,104 @@ async fn s3_triggers_share_buckets_politely_and_created_buckets_go_with_the_serv
     assert!(buckets.contains(&"shared-uploads".to_string()));
     assert_eq!(ids("shared-uploads").await, ["someone-else"]);
 }
+
+#[tokio::test]
+async fn event_bridge_patterns_become_rules_updated_in_place() {
+    let dir = TempDir::new().unwrap();
+    let provider = provider().await;
+    let mut svc = service("ordered", vec![function("onorder", vec![])]);
+    let set_pattern = |svc: &mut Service, pattern: serde_json::Value| {
+        svc.functions.get_mut("onorder").unwrap().events = vec![stratus::model::Event::Other {
+            kind: "eventBridge".into(),
+            config: json!({"pattern": pattern}),
+        }];
+    };
+    set_pattern(&mut svc, json!({"source": ["shop.orders"]}));
+    assert!(
+        !provider
+            .target()
+            .check(&svc, &Scope::default())
+            .has_errors()
+    );
+    let packaged = package(dir.path(), &svc, "v1");
+    let first = deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    assert_eq!(
+        action_of(&first, ResourceKind::Trigger, "onorder eventBridge 1"),
+        Action::Create
+    );
+    let events = aws_sdk_eventbridge::Client::new(&moto().sdk_config().await);
+    let pattern = || async {
+        events
+            .describe_rule()
+            .name("ordered-dev-onorder-rule-1")
+            .send()
+            .await
+            .ok()
+            .and_then(|rule| rule.event_pattern().map(str::to_string))
+            .map(|text| serde_json::from_str::<serde_json::Value>(&text).unwrap())
+    };
+    assert_eq!(pattern().await, Some(json!({"source": ["shop.orders"]})));
+    let targets = events
+        .list_targets_by_rule()
+        .rule("ordered-dev-onorder-rule-1")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        targets.targets()[0]
+            .arn()
+            .ends_with(":function:ordered-dev-onorder")
+    );
+    assert_settled(&provider, &svc, &packaged).await;
+
+    set_pattern(
+        &mut svc,
+        json!({"source": ["shop.orders"], "detail-type": ["OrderPlaced"]}),
+    );
+    let changed = deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    let change = changed
+        .changes
+        .iter()
+        .find(|c| c.name == "onorder eventBridge 1")
+        .unwrap();
+    assert_eq!(change.action, Action::Update);
+    assert_eq!(change.fields[0].field, "pattern");
+    assert_eq!(
+        pattern().await,
+        Some(json!({"source": ["shop.orders"], "detail-type": ["OrderPlaced"]}))
+    );
+
+    // A custom bus is warned about and left out; no pattern at all is an error.
+    let mut custom = svc.clone();
+    custom.functions.get_mut("onorder").unwrap().events = vec![stratus::model::Event::Other {
+        kind: "eventBridge".into(),
+        config: json!({"eventBus": "orders-bus", "pattern": {"source": ["x"]}}),
+    }];
+    let diagnostics = provider.target().check(&custom, &Scope::default());
+    assert!(
+        !diagnostics.has_errors() && diagnostics.warnings().count() == 1,
+        "{diagnostics}"
+    );
+    custom.functions.get_mut("onorder").unwrap().events = vec![stratus::model::Event::Other {
+        kind: "eventBridge".into(),
+        config: json!({"schedule": "rate(1 hour)"}),
+    }];
+    assert!(
+        provider
+            .target()
+            .check(&custom, &Scope::default())
+            .has_errors()
+    );
+
+    svc.functions.get_mut("onorder").unwrap().events.clear();
+    let dropped = deploy(&provider, &svc, &packaged, &Scope::default()).await;
+    assert!(
+        dropped
+            .changes
+            .iter()
+            .any(|c| c.kind == ResourceKind::Trigger && c.action == Action::Delete),
+        "{dropped:#?}"
+    );
+    assert_eq!(pattern().await, None);
+    provider.remove(&svc).await.unwrap();
+}

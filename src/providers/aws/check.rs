@@ -76,6 +76,9 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
     let mut diagnostics = super::cors::check(service);
     diagnostics.0.extend(super::sources::check(service).0);
     diagnostics.0.extend(super::buckets::check(service).0);
+    diagnostics
+        .0
+        .extend(super::schedules::check_event_rules(service).0);
     if service.provider.name != ProviderKind::Aws {
         diagnostics.push(
             Diagnostic::warning(
@@ -197,14 +200,14 @@ pub fn check(service: &Service, scope: &Scope) -> Diagnostics {
                 }
             }
             if let Event::Other { kind, .. } = event
-                && !matches!(kind.as_str(), "sqs" | "stream" | "s3")
+                && !matches!(kind.as_str(), "sqs" | "stream" | "s3" | "eventBridge")
             {
                 diagnostics.push(
                     Diagnostic::warning(
                         format!("{key}.events.{index}.{kind}"),
                         format!("`{kind}` events are not wired by stratus on AWS yet; ignored"),
                     )
-                    .help("http, httpApi, schedule, s3, sqs and stream events are deployed"),
+                    .help("http, httpApi, schedule, eventBridge, s3, sqs and stream events are deployed"),
                 );
             }
         }

@@ -56,7 +56,7 @@ pub async fn info(clients: &Clients, service: &Service) -> anyhow::Result<Servic
     let rules = schedules::live_rules(clients, service).await?;
     if !rules.is_empty() {
         details.insert(
-            "schedules".to_string(),
+            "rules".to_string(),
             rules.keys().cloned().collect::<Vec<_>>().join(", "),
         );
     }

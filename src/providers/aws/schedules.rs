@@ -1,7 +1,7 @@
-//! Schedules: one EventBridge rule per `schedule` event
-//! (`{service}-{stage}-{function}-schedule-{n}`), the function as its target, and the
-//! permission that lets EventBridge invoke it. Read back from what is live, so a re-run
-//! converges.
+//! Schedules and event rules: one EventBridge rule (on the default bus) per `schedule` event
+//! (`{service}-{stage}-{function}-schedule-{n}`) and per `eventBridge` event with a `pattern`
+//! (`{service}-{stage}-{function}-rule-{n}`), the function as its target, and the permission
+//! that lets EventBridge invoke it. Read back from what is live, so a re-run converges.
 
 use std::collections::BTreeMap;
 
@@ -15,15 +15,17 @@ use super::functions::{TAG_SERVICE, TAG_STAGE};
 use crate::model::{Event, Service};
 use crate::providers::{Action, Change, FieldChange, ResourceKind};
 
-/// One schedule the manifest asks for.
+/// One schedule or event rule the manifest asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleSpec {
-    /// `{service}-{stage}-{function}-schedule-{n}`.
+    /// `{service}-{stage}-{function}-schedule-{n}` / `...-rule-{n}`.
     pub rule: String,
     /// The function's manifest name.
     pub function: String,
-    /// `rate(...)` / `cron(...)`.
+    /// `rate(...)` / `cron(...)`; empty for an event rule.
     pub expression: String,
+    /// The event pattern of an `eventBridge` event.
+    pub pattern: Option<serde_json::Value>,
     /// `enabled`.
     pub enabled: bool,
     /// The payload sent, as JSON text.
@@ -42,17 +44,101 @@ pub fn schedules(service: &Service) -> Vec<ScheduleSpec> {
                     rule: format!("{}-schedule-{index}", service.deployed_name(name)),
                     function: name.clone(),
                     expression: schedule.expression.clone(),
+                    pattern: None,
                     enabled: schedule.enabled,
                     input: schedule.input.as_ref().map(|input| input.to_string()),
                 });
             }
         }
+        let mut rules = 0;
+        for event in &function.events {
+            let Event::Other { kind, config } = event else {
+                continue;
+            };
+            if kind != "eventBridge" {
+                continue;
+            }
+            rules += 1;
+            // Malformed ones and custom buses are reported by `check_event_rules`.
+            let Some(pattern) = config.get("pattern").filter(|p| p.is_object()) else {
+                continue;
+            };
+            if !on_default_bus(config) {
+                continue;
+            }
+            schedules.push(ScheduleSpec {
+                rule: format!("{}-rule-{rules}", service.deployed_name(name)),
+                function: name.clone(),
+                expression: String::new(),
+                pattern: Some(pattern.clone()),
+                enabled: config
+                    .get("enabled")
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(true),
+                input: config.get("input").map(|input| input.to_string()),
+            });
+        }
     }
     schedules
 }
 
-/// A live schedule rule: (expression, enabled, target input).
-pub type LiveRule = (Option<String>, bool, Option<String>);
+/// Whether an `eventBridge` event listens on the default bus (no `eventBus`, or `default`).
+fn on_default_bus(config: &serde_json::Value) -> bool {
+    match config.get("eventBus") {
+        None => true,
+        Some(serde_json::Value::String(bus)) => {
+            bus == "default" || bus.ends_with(":event-bus/default")
+        }
+        Some(_) => false,
+    }
+}
+
+/// Problems with `eventBridge` events: a missing or malformed `pattern` is an error; a custom
+/// `eventBus` (which stratus does not create or subscribe) a warning, the rule left out.
+pub fn check_event_rules(service: &Service) -> crate::diagnostic::Diagnostics {
+    use crate::diagnostic::Diagnostic;
+    let mut diagnostics = crate::diagnostic::Diagnostics::default();
+    for (name, function) in &service.functions {
+        for (index, event) in function.events.iter().enumerate() {
+            let Event::Other { kind, config } = event else {
+                continue;
+            };
+            if kind != "eventBridge" {
+                continue;
+            }
+            let key = format!("functions.{name}.events.{index}.eventBridge");
+            if !config
+                .get("pattern")
+                .is_some_and(serde_json::Value::is_object)
+            {
+                let help = if config.get("schedule").is_some() {
+                    "write the schedule as its own `schedule:` event"
+                } else {
+                    "write e.g. `pattern: {source: [my.app], detail-type: [OrderPlaced]}`"
+                };
+                diagnostics.push(
+                    Diagnostic::error(
+                        &key,
+                        "expected a `pattern` mapping (an EventBridge event pattern)",
+                    )
+                    .help(help),
+                );
+            } else if !on_default_bus(config) {
+                diagnostics.push(
+                    Diagnostic::warning(
+                        format!("{key}.eventBus"),
+                        "rules on a custom event bus are not wired by stratus yet; this trigger is left out",
+                    )
+                    .help("use the default bus (leave eventBus out), or wire the rule by hand"),
+                );
+            }
+        }
+    }
+    diagnostics
+}
+
+/// A live rule: (schedule expression, enabled, target input, event pattern as JSON text).
+pub type LiveRule = (Option<String>, bool, Option<String>, Option<String>);
 
 /// The live schedule rules of this service and stage, by name.
 pub async fn live_rules(
@@ -74,7 +160,7 @@ pub async fn live_rules(
             .context("listing EventBridge rules")?;
         for rule in page.rules() {
             let Some(name) = rule.name() else { continue };
-            if !name.contains("-schedule-") {
+            if !name.contains("-schedule-") && !name.contains("-rule-") {
                 continue;
             }
             let targets = clients
@@ -96,6 +182,7 @@ pub async fn live_rules(
                     rule.schedule_expression().map(str::to_string),
                     rule.state() == Some(&RuleState::Enabled),
                     input,
+                    rule.event_pattern().map(str::to_string),
                 ),
             );
         }
@@ -114,12 +201,30 @@ pub fn plan_schedules(
 ) -> Vec<Change> {
     let mut changes = Vec::new();
     for spec in desired {
-        let name = format!("{} {}", spec.function, spec.expression);
+        let name = match &spec.pattern {
+            None => format!("{} {}", spec.function, spec.expression),
+            Some(_) => format!(
+                "{} eventBridge {}",
+                spec.function,
+                spec.rule.rsplit('-').next().unwrap_or("1")
+            ),
+        };
         let change = match live.get(&spec.rule) {
             None => Change::new(ResourceKind::Trigger, name, &spec.rule, Action::Create),
-            Some((expression, enabled, input)) => {
+            Some((expression, enabled, input, pattern)) => {
                 let mut fields = Vec::new();
-                if expression.as_deref() != Some(spec.expression.as_str()) {
+                if let Some(wanted) = &spec.pattern {
+                    let live_pattern = pattern
+                        .as_deref()
+                        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
+                    if live_pattern.as_ref() != Some(wanted) {
+                        fields.push(FieldChange::new(
+                            "pattern",
+                            pattern.as_deref(),
+                            Some(wanted.to_string()),
+                        ));
+                    }
+                } else if expression.as_deref() != Some(spec.expression.as_str()) {
                     fields.push(FieldChange::new(
                         "schedule",
                         expression.as_deref(),
@@ -190,7 +295,8 @@ pub async fn put_schedule(
         .events
         .put_rule()
         .name(&spec.rule)
-        .schedule_expression(&spec.expression)
+        .set_schedule_expression(spec.pattern.is_none().then(|| spec.expression.clone()))
+        .set_event_pattern(spec.pattern.as_ref().map(|pattern| pattern.to_string()))
         .state(if spec.enabled {
             RuleState::Enabled
         } else {
