@@ -329,7 +329,7 @@ fn select<'a>(
             from_deps.insert(name.clone());
             let entry = ZipEntry {
                 name: name.clone(),
-                source: EntrySource::Disk(file.path.clone()),
+                source: EntrySource::Disk(file.source.clone()),
                 size: file.size,
                 executable: file.executable,
             };

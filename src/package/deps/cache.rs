@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use super::resolve::{Kind, Spec};
 use super::{DependencyOptions, node, python, tool};
+use crate::package::walk::{self, TreeFile};
 
 /// Marks a cache entry as complete (written last, inside the temporary directory).
 const COMPLETE: &str = "stratus-complete";
@@ -25,24 +26,13 @@ pub fn default_cache_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("stratus-cache"))
 }
 
-/// One file of an installed set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CachedFile {
-    /// Path inside the set, `/`-separated.
-    pub rel: String,
-    /// Where it is on disk.
-    pub path: PathBuf,
-    pub size: u64,
-    pub executable: bool,
-}
-
 /// An installed set, ready to add to zips.
 #[derive(Debug, Clone)]
 pub(crate) struct Installed {
     /// The directory holding them (a `site-packages`-like tree, or a `node_modules`).
     pub root: PathBuf,
     /// Its files, sorted by `rel`.
-    pub files: Vec<CachedFile>,
+    pub files: Vec<TreeFile>,
 }
 
 /// The installed set for `spec`: from the cache, or installed now. Answers whether it was cached.
@@ -132,71 +122,19 @@ fn describe(spec: &Spec) -> String {
     }
 }
 
-/// Every regular file under `dir`, sorted; symlinks are followed when they stay inside `dir`
-/// and skipped otherwise (an installed set must not carry files from elsewhere).
+/// Every file of the installed set in `dir`, sorted, listed by the packager's own walk (symlinks
+/// followed inside the set; anything pointing outside it is left out: an installed set must not
+/// carry files from elsewhere).
 fn list(dir: &Path) -> anyhow::Result<Installed> {
-    let mut files = Vec::new();
-    if !dir.exists() {
-        return Ok(Installed {
-            root: dir.to_path_buf(),
-            files,
-        });
-    }
-    let canonical =
-        fs::canonicalize(dir).with_context(|| format!("cannot open {}", dir.display()))?;
-    let mut stack = vec![(canonical.clone(), String::new(), 0usize)];
-    while let Some((current, prefix, depth)) = stack.pop() {
-        let entries =
-            fs::read_dir(&current).with_context(|| format!("cannot list {}", current.display()))?;
-        for entry in entries {
-            let entry = entry.with_context(|| format!("cannot list {}", current.display()))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-                continue;
-            };
-            let rel = format!("{prefix}{name}");
-            let mut path = entry.path();
-            let mut kind = entry.file_type()?;
-            if kind.is_symlink() {
-                match fs::canonicalize(&path) {
-                    Ok(target) if target.starts_with(&canonical) => {
-                        kind = fs::metadata(&target)?.file_type();
-                        path = target;
-                    }
-                    _ => continue,
-                }
-            }
-            if kind.is_dir() {
-                // Depth bound guards against directory-link loops inside the set.
-                if depth < 64 {
-                    stack.push((path, format!("{rel}/"), depth + 1));
-                }
-            } else if kind.is_file() {
-                let metadata = fs::metadata(&path)?;
-                files.push(CachedFile {
-                    rel,
-                    path,
-                    size: metadata.len(),
-                    executable: is_executable(&metadata),
-                });
-            }
-        }
-    }
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    let files = if dir.exists() {
+        walk::walk(dir, &[])?.files
+    } else {
+        Vec::new()
+    };
     Ok(Installed {
         root: dir.to_path_buf(),
         files,
     })
-}
-
-#[cfg(unix)]
-fn is_executable(metadata: &fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    metadata.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_: &fs::Metadata) -> bool {
-    false
 }
 
 /// What identifies this machine's interpreter (Python) or node, for host installs: a new

@@ -12,11 +12,11 @@ use std::process::Command;
 use anyhow::Context;
 
 use super::Platform;
-use super::cache::CachedFile;
 use super::resolve::{PythonFilters, Spec};
 use super::tool;
 use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
 use crate::model::Location;
+use crate::package::walk::TreeFile;
 
 /// The interpreter that runs pip (the one the local provider runs handlers with).
 const PYTHON: &str = "python3";
@@ -168,7 +168,7 @@ fn normalize(name: &str) -> String {
 /// The installed files to leave out under `filters`: `slim` drops `__pycache__`, `*.pyc` /
 /// `*.pyo`, `tests` directories and dist-info `RECORD` files; `noDeploy` drops every file a
 /// named distribution's `RECORD` lists.
-pub(crate) fn excluded(filters: &PythonFilters, files: &[CachedFile]) -> BTreeSet<String> {
+pub(crate) fn excluded(filters: &PythonFilters, files: &[TreeFile]) -> BTreeSet<String> {
     let mut excluded = BTreeSet::new();
     if filters.slim {
         for file in files {
@@ -203,7 +203,7 @@ pub(crate) fn excluded(filters: &PythonFilters, files: &[CachedFile]) -> BTreeSe
             if !wanted.contains(&normalize(name)) {
                 continue;
             }
-            let record = fs::read_to_string(&file.path).unwrap_or_default();
+            let record = fs::read_to_string(&file.source).unwrap_or_default();
             for line in record.lines() {
                 let path = line.split(',').next().unwrap_or("").trim();
                 if !path.is_empty() && !path.split('/').any(|part| part == "..") {
@@ -240,9 +240,9 @@ mod tests {
             "boto3/__init__.py,sha256=x,10\nboto3/session.py,,\n../../bin/x,,\n",
         )
         .unwrap();
-        let file = |rel: &str, path: &Path| CachedFile {
+        let file = |rel: &str, path: &Path| TreeFile {
             rel: rel.to_string(),
-            path: path.to_path_buf(),
+            source: path.to_path_buf(),
             size: 1,
             executable: false,
         };

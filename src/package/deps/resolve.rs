@@ -517,7 +517,7 @@ fn conflict(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::package::deps::cache::CachedFile;
+    use crate::package::walk::TreeFile;
 
     fn node_spec(platform: Platform) -> Spec {
         Spec {
@@ -536,9 +536,9 @@ mod tests {
 
     #[test]
     fn addons_compiled_here_are_warned_only_for_another_machine() {
-        let file = |rel: &str| CachedFile {
+        let file = |rel: &str| TreeFile {
             rel: rel.into(),
-            path: PathBuf::from(rel),
+            source: PathBuf::from(rel),
             size: 1,
             executable: false,
         };
