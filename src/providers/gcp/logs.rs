@@ -12,11 +12,14 @@
 //! entries arrive late, and in no set order: until the request log of the call is in and no new
 //! entry came for [`CALL_LOGS_QUIET`], or the poll times out (at most [`CALL_LOGS_TIMEOUT`]).
 
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
+use tokio::time::Instant;
 
 use super::client::GcfClient;
+use crate::http::{self, PollConfig};
 use crate::providers::LogRecord;
 
 /// The longest `invoke --log` waits for the call's entries.
@@ -74,29 +77,34 @@ pub async fn call_records(
     execution: Option<&str>,
 ) -> anyhow::Result<Vec<LogRecord>> {
     let filter = call_filter(&client.project, id, trace, execution);
-    let poll = client.poll_config();
-    let timeout = poll.timeout.min(CALL_LOGS_TIMEOUT);
-    let started = tokio::time::Instant::now();
-    let mut wait = poll.interval;
-    let mut count: Option<usize> = None;
-    let mut changed = started;
-    loop {
+    let config = PollConfig {
+        timeout: client.poll_config().timeout.min(CALL_LOGS_TIMEOUT),
+        ..client.poll_config().clone()
+    };
+    // (entries last read, when their number last changed)
+    let seen: Mutex<(Vec<Json>, Option<Instant>)> = Mutex::new((Vec::new(), None));
+    let settled = http::poll_until(&config, || async {
         let entries = client.list_entries(&filter).await?;
-        let now = tokio::time::Instant::now();
-        if count != Some(entries.len()) {
-            count = Some(entries.len());
-            changed = now;
-        }
+        let mut seen = seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        let changed = match seen.1 {
+            Some(since) if seen.0.len() == entries.len() => since,
+            _ => now,
+        };
         // Settled: the request log is in and nothing new arrived for a while.
-        let served = entries.iter().any(is_request_log);
-        let settled = served && now.duration_since(changed) >= CALL_LOGS_QUIET;
-        if settled || started.elapsed() + wait > timeout {
-            let printed: Vec<Json> = entries.into_iter().filter(|e| !is_request_log(e)).collect();
-            return Ok(records(function, &printed, None));
-        }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(poll.max_interval);
-    }
+        let done = entries.iter().any(is_request_log) && now - changed >= CALL_LOGS_QUIET;
+        *seen = (entries, Some(changed));
+        anyhow::Ok(done.then_some(()))
+    })
+    .await?;
+    // Settled (`Some`) or timed out (`None`), the call's lines are the ones read last.
+    let _: Option<()> = settled;
+    let entries = seen
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .0;
+    let printed: Vec<Json> = entries.into_iter().filter(|e| !is_request_log(e)).collect();
+    Ok(records(function, &printed, None))
 }
 
 fn quoted(text: &str) -> String {
