@@ -110,19 +110,30 @@ pub async fn plan(
             (false, None) => {}
         }
     }
+    // Queue and stream triggers: each live function's mappings, read concurrently.
     let source_specs = sources::desired(service);
-    for name in service.functions.keys() {
-        let deployed_name = service.deployed_name(name);
-        let live = if deployed.iter().any(|(n, _, _)| n == name) {
-            sources::live(clients, &deployed_name).await?
-        } else {
-            Vec::new()
-        };
-        changes.extend(sources::plan(&source_specs, name, &deployed_name, &live));
-    }
-    let existing: Vec<(String, String)> = deployed
+    let names: Vec<String> = service.functions.keys().cloned().collect();
+    let source_changes: Vec<Vec<Change>> = stream::iter(names)
+        .map(|name| {
+            let exists = deployed.iter().any(|(n, _, _)| *n == name);
+            let specs = &source_specs;
+            async move {
+                let deployed_name = service.deployed_name(&name);
+                let live = if exists {
+                    sources::live(clients, &deployed_name).await?
+                } else {
+                    Vec::new()
+                };
+                anyhow::Ok(sources::plan(specs, &name, &deployed_name, &live))
+            }
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    changes.extend(source_changes.into_iter().flatten());
+    let existing: Vec<String> = deployed
         .iter()
-        .map(|(name, deployed_name, _)| (name.clone(), deployed_name.clone()))
+        .map(|(_, deployed_name, _)| deployed_name.clone())
         .collect();
     changes.extend(buckets::plan(clients, service, &existing).await?);
     let live_rules = schedules::live_rules(clients, service).await?;

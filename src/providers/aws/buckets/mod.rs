@@ -15,6 +15,7 @@ use aws_sdk_s3::types::{
     FilterRuleName, LambdaFunctionConfiguration, NotificationConfiguration,
     NotificationConfigurationFilter, S3KeyFilter, Tag, Tagging,
 };
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::Value as Json;
 
 use super::config::Clients;
@@ -25,7 +26,7 @@ use super::{describe, found};
 mod spec;
 
 use crate::model::Service;
-use crate::providers::{Action, Change, FieldChange, Removed, ResourceKind};
+use crate::providers::{Action, CONCURRENCY, Change, FieldChange, Removed, ResourceKind};
 pub use spec::{S3Spec, check, desired};
 
 /// Statement ids of the S3 invoke permissions start with this.
@@ -144,17 +145,21 @@ async fn permitted_buckets(clients: &Clients, deployed: &str) -> anyhow::Result<
 }
 
 /// The trigger and bucket changes of the service's `s3` events against what is live.
-/// `deployed` lists the service's functions that exist (manifest name, deployed name).
+/// `deployed` names the service's functions that exist.
 pub async fn plan(
     clients: &Clients,
     service: &Service,
-    deployed: &[(String, String)],
+    deployed: &[String],
 ) -> anyhow::Result<Vec<Change>> {
     let specs = desired(service);
     let mut buckets: BTreeSet<String> = specs.iter().map(|s| s.bucket.clone()).collect();
-    for (_, deployed_name) in deployed {
-        buckets.extend(permitted_buckets(clients, deployed_name).await?);
-    }
+    // Each function's permissions, read concurrently: the buckets that still notify it.
+    let permitted: Vec<Vec<String>> = stream::iter(deployed.to_vec())
+        .map(|deployed_name| async move { permitted_buckets(clients, &deployed_name).await })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    buckets.extend(permitted.into_iter().flatten());
     let ours = format!("stratus-{}-{}-", service.name, service.stage);
     let mut changes = Vec::new();
     for bucket in &buckets {
