@@ -379,7 +379,11 @@ async fn apply_event(
             }
         }
         _ if buckets::is_s3_change(change) => {
-            buckets::apply(clients, service, change).await?;
+            let arn = match buckets::target_function(service, change) {
+                Some(deployed) => Some(function_arn(clients, arns, &deployed).await?),
+                None => None,
+            };
+            buckets::apply(clients, service, change, arn.as_deref()).await?;
         }
         (ResourceKind::Trigger, _) if sources::is_source_change(change) => {
             sources::apply(clients, service, change).await?;

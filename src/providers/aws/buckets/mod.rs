@@ -20,7 +20,7 @@ use serde_json::Value as Json;
 
 use super::config::Clients;
 use super::events::allow_invoke;
-use super::functions::{self, TAG_SERVICE, TAG_STAGE};
+use super::functions::{TAG_SERVICE, TAG_STAGE};
 use super::{describe, found};
 
 mod spec;
@@ -262,8 +262,26 @@ pub fn is_s3_change(change: &Change) -> bool {
         || (change.kind == ResourceKind::Storage && change.name.starts_with("bucket "))
 }
 
-/// Carries out one change from [`plan`].
-pub async fn apply(clients: &Clients, service: &Service, change: &Change) -> anyhow::Result<()> {
+/// The function (deployed name) a create or update from [`plan`] points its bucket at; `None`
+/// for a bucket or a removal.
+pub fn target_function(service: &Service, change: &Change) -> Option<String> {
+    if change.kind != ResourceKind::Trigger || change.action == Action::Delete {
+        return None;
+    }
+    desired(service)
+        .into_iter()
+        .find(|spec| spec.id == change.deployed_name)
+        .map(|spec| service.deployed_name(&spec.function))
+}
+
+/// Carries out one change from [`plan`]; `function_arn` is the ARN of its
+/// [`target_function`], when it has one.
+pub async fn apply(
+    clients: &Clients,
+    service: &Service,
+    change: &Change,
+    function_arn: Option<&str>,
+) -> anyhow::Result<()> {
     if change.kind == ResourceKind::Storage {
         return create_bucket(clients, service, &change.deployed_name).await;
     }
@@ -291,10 +309,7 @@ pub async fn apply(clients: &Clients, service: &Service, change: &Change) -> any
                 )
             })?;
         let deployed = service.deployed_name(&spec.function);
-        let arn = functions::live(clients, &deployed)
-            .await?
-            .with_context(|| format!("{deployed} does not exist"))?
-            .arn;
+        let arn = function_arn.with_context(|| format!("internal error: no ARN for {deployed}"))?;
         allow_invoke(
             clients,
             &deployed,
@@ -304,7 +319,7 @@ pub async fn apply(clients: &Clients, service: &Service, change: &Change) -> any
             false,
         )
         .await?;
-        entries.push(entry(&spec, &arn)?);
+        entries.push(entry(&spec, arn)?);
     }
     put(clients, &bucket, &whole, entries).await
 }
