@@ -21,7 +21,7 @@ use stratus::providers::{
 };
 use tempfile::TempDir;
 
-use fixtures::{function, http, package, schedule, service, zip};
+use fixtures::{function, http, other, package, schedule, service, set_events, zip};
 use moto::{Fault, FaultyClient, moto};
 
 fn action_of(plan: &Plan, kind: ResourceKind, name: &str) -> Action {
@@ -41,6 +41,12 @@ fn fields_of(plan: &Plan, name: &str) -> Vec<String> {
         .iter()
         .map(|f| f.field.clone())
         .collect()
+}
+
+/// Asserts that the check finds no error in `service`.
+fn assert_checks(provider: &AwsProvider, service: &Service) {
+    let diagnostics = provider.target().check(service, &Scope::default());
+    assert!(!diagnostics.has_errors(), "{diagnostics}");
 }
 
 /// Asserts that a plan now finds nothing to do.
@@ -80,12 +86,7 @@ async fn deploy_lifecycle_converges_and_writes_only_what_differs() {
         vec![hello, function("tick", vec![schedule("rate(5 minutes)")])],
     );
     let provider = provider().await;
-    assert!(
-        !provider
-            .target()
-            .check(&svc, &Scope::default())
-            .has_errors()
-    );
+    assert_checks(&provider, &svc);
     let v1 = package(dir.path(), &svc, "v1");
 
     // First deploy: everything is created.
@@ -739,19 +740,10 @@ async fn sqs_triggers_are_mapped_updated_and_removed_with_their_function() {
     let queue = moto().sqs_queue("stratus-jobs");
     let mut svc = service("queued", vec![function("worker", vec![])]);
     let set_trigger = |svc: &mut Service, config: serde_json::Value| {
-        let worker = svc.functions.get_mut("worker").unwrap();
-        worker.events = vec![stratus::model::Event::Other {
-            kind: "sqs".into(),
-            config,
-        }];
+        set_events(svc, "worker", vec![other("sqs", config)]);
     };
     set_trigger(&mut svc, json!({"arn": queue, "batchSize": 5}));
-    assert!(
-        !provider
-            .target()
-            .check(&svc, &Scope::default())
-            .has_errors()
-    );
+    assert_checks(&provider, &svc);
     let packaged = package(dir.path(), &svc, "v1");
     let first = deploy(&provider, &svc, &packaged, &Scope::default()).await;
     assert_eq!(
@@ -848,16 +840,11 @@ async fn s3_triggers_share_buckets_politely_and_created_buckets_go_with_the_serv
         .await
         .unwrap();
     let mut svc = service("pics", vec![function("thumbs", vec![])]);
-    let set_events = |svc: &mut Service, configs: Vec<serde_json::Value>| {
-        svc.functions.get_mut("thumbs").unwrap().events = configs
-            .into_iter()
-            .map(|config| stratus::model::Event::Other {
-                kind: "s3".into(),
-                config,
-            })
-            .collect();
+    let set_s3 = |svc: &mut Service, configs: Vec<serde_json::Value>| {
+        let events = configs.into_iter().map(|c| other("s3", c)).collect();
+        set_events(svc, "thumbs", events);
     };
-    set_events(&mut svc, vec![]);
+    set_s3(&mut svc, vec![]);
     let packaged = package(dir.path(), &svc, "v1");
     deploy(&provider, &svc, &packaged, &Scope::default()).await;
     // Another tool's entry (its own Id) on the user's bucket.
@@ -879,19 +866,14 @@ async fn s3_triggers_share_buckets_politely_and_created_buckets_go_with_the_serv
         .await
         .unwrap();
 
-    set_events(
+    set_s3(
         &mut svc,
         vec![
             json!("pics-originals"),
             json!({"bucket": "shared-uploads", "existing": true, "rules": [{"prefix": "in/"}]}),
         ],
     );
-    assert!(
-        !provider
-            .target()
-            .check(&svc, &Scope::default())
-            .has_errors()
-    );
+    assert_checks(&provider, &svc);
     let first = deploy(&provider, &svc, &packaged, &Scope::default()).await;
     assert_eq!(
         action_of(&first, ResourceKind::Storage, "bucket pics-originals"),
@@ -929,7 +911,7 @@ async fn s3_triggers_share_buckets_politely_and_created_buckets_go_with_the_serv
     assert_settled(&provider, &svc, &packaged).await;
 
     // A new prefix updates that entry only; the other service's entry stays.
-    set_events(
+    set_s3(
         &mut svc,
         vec![
             json!("pics-originals"),
@@ -950,7 +932,7 @@ async fn s3_triggers_share_buckets_politely_and_created_buckets_go_with_the_serv
     );
 
     // The event leaves the manifest: found through the function's permission and removed.
-    set_events(&mut svc, vec![json!("pics-originals")]);
+    set_s3(&mut svc, vec![json!("pics-originals")]);
     let dropped = deploy(&provider, &svc, &packaged, &Scope::default()).await;
     assert_eq!(
         action_of(&dropped, ResourceKind::Trigger, "thumbs s3 shared-uploads"),
@@ -989,18 +971,14 @@ async fn event_bridge_patterns_become_rules_updated_in_place() {
     let provider = provider().await;
     let mut svc = service("ordered", vec![function("onorder", vec![])]);
     let set_pattern = |svc: &mut Service, pattern: serde_json::Value| {
-        svc.functions.get_mut("onorder").unwrap().events = vec![stratus::model::Event::Other {
-            kind: "eventBridge".into(),
-            config: json!({"pattern": pattern}),
-        }];
+        set_events(
+            svc,
+            "onorder",
+            vec![other("eventBridge", json!({"pattern": pattern}))],
+        );
     };
     set_pattern(&mut svc, json!({"source": ["shop.orders"]}));
-    assert!(
-        !provider
-            .target()
-            .check(&svc, &Scope::default())
-            .has_errors()
-    );
+    assert_checks(&provider, &svc);
     let packaged = package(dir.path(), &svc, "v1");
     let first = deploy(&provider, &svc, &packaged, &Scope::default()).await;
     assert_eq!(
@@ -1051,19 +1029,19 @@ async fn event_bridge_patterns_become_rules_updated_in_place() {
 
     // A custom bus is warned about and left out; no pattern at all is an error.
     let mut custom = svc.clone();
-    custom.functions.get_mut("onorder").unwrap().events = vec![stratus::model::Event::Other {
-        kind: "eventBridge".into(),
-        config: json!({"eventBus": "orders-bus", "pattern": {"source": ["x"]}}),
-    }];
+    let on_bus = json!({"eventBus": "orders-bus", "pattern": {"source": ["x"]}});
+    set_events(&mut custom, "onorder", vec![other("eventBridge", on_bus)]);
     let diagnostics = provider.target().check(&custom, &Scope::default());
     assert!(
         !diagnostics.has_errors() && diagnostics.warnings().count() == 1,
         "{diagnostics}"
     );
-    custom.functions.get_mut("onorder").unwrap().events = vec![stratus::model::Event::Other {
-        kind: "eventBridge".into(),
-        config: json!({"schedule": "rate(1 hour)"}),
-    }];
+    let schedule_only = json!({"schedule": "rate(1 hour)"});
+    set_events(
+        &mut custom,
+        "onorder",
+        vec![other("eventBridge", schedule_only)],
+    );
     assert!(
         provider
             .target()

@@ -55,6 +55,19 @@ pub fn schedule(expression: &str) -> Event {
     })
 }
 
+/// An event stratus keeps as written (`s3`, `sqs`, `eventBridge`...).
+pub fn other(kind: &str, config: serde_json::Value) -> Event {
+    Event::Other {
+        kind: kind.to_string(),
+        config,
+    }
+}
+
+/// Replaces the events of `function` in `service`.
+pub fn set_events(service: &mut Service, function: &str, events: Vec<Event>) {
+    service.functions.get_mut(function).unwrap().events = events;
+}
+
 pub fn service(name: &str, functions: Vec<Function>) -> Service {
     Service {
         name: name.to_string(),
