@@ -15,7 +15,6 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value as Json, json};
 use tokio::net::TcpListener;
 
@@ -93,7 +92,7 @@ impl Drop for FakeAzure {
 }
 
 /// A handler's answer; an error drops the connection.
-pub type Reply = Result<Response<Full<Bytes>>, std::io::Error>;
+pub use super::{Reply, serve};
 
 /// A JSON answer.
 pub fn reply(status: u16, body: &Json) -> Reply {
@@ -111,28 +110,6 @@ pub fn arm_error(status: u16, code: &str, message: &str) -> Reply {
         status,
         &json!({"error": {"code": code, "message": message}}),
     )
-}
-
-/// Serves `handle` on `listener` until the task is aborted.
-pub fn serve<F, Fut>(listener: TcpListener, handle: F) -> tokio::task::JoinHandle<()>
-where
-    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Reply> + Send + 'static,
-{
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let handle = handle.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(&handle);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    })
 }
 
 impl FakeAzure {

@@ -16,7 +16,6 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value as Json, json};
 use tokio::net::TcpListener;
 
@@ -129,8 +128,7 @@ impl Drop for FakeGcp {
     }
 }
 
-/// A handler's answer; an error drops the connection.
-pub type Reply = Result<Response<Full<Bytes>>, std::io::Error>;
+pub use super::Reply;
 
 /// A JSON answer.
 pub fn reply(status: u16, body: &Json) -> Reply {
@@ -184,21 +182,7 @@ impl FakeGcp {
             state: Arc::new(Mutex::new(State::default())),
         });
         let server = shared.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let shared = server.clone();
-                tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |request| handle(shared.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let task = super::serve(listener, move |request| handle(server.clone(), request));
         FakeGcp {
             url,
             project: "stratus-test".into(),

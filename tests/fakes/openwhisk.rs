@@ -13,7 +13,6 @@ use base64::Engine;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value as Json, json};
 use tokio::net::TcpListener;
 
@@ -75,8 +74,7 @@ pub struct Shared {
     pub state: Arc<Mutex<State>>,
 }
 
-/// A handler's answer; an error drops the connection.
-pub type Reply = Result<Response<Full<Bytes>>, std::io::Error>;
+pub use super::Reply;
 
 impl FakeOpenWhisk {
     /// Starts a controller for namespace `guest`.
@@ -92,21 +90,7 @@ impl FakeOpenWhisk {
             namespace: "guest".into(),
             state: state.clone(),
         });
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |request| handle(shared.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let task = super::serve(listener, move |request| handle(shared.clone(), request));
         FakeOpenWhisk {
             url,
             auth,
