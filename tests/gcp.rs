@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fakes::gcp::{FakeGcp, Fault};
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use stratus::manifest::{self, LoadOptions};
 use stratus::model::Service;
 use stratus::providers::gcp::GcpProvider;
@@ -189,32 +189,18 @@ async fn the_aws_shim_answers_http_calls_and_errors_under_the_functions_framewor
     let service = project.load();
     deploy(&provider, &service).await;
 
-    let failed = invoke(&provider, &service, "fail", json!({"what": "luck"})).await;
-    match &failed.outcome {
-        Outcome::FunctionError { kind, message, .. } => {
-            assert_eq!(kind, "ValueError");
-            assert_eq!(message, "no luck");
-        }
-        other => panic!("{other:?}"),
-    }
-
+    support::assert_fails(
+        &provider,
+        &service,
+        "fail",
+        json!({"what": "luck"}),
+        "ValueError",
+        "no luck",
+    )
+    .await;
     // A plain HTTP call through the function URL gets an API Gateway v2 event.
+    support::assert_http_calls_are_mapped(&fake.url, &provider, "shim-dev-web").await;
     let url = format!("{}/run/shim-dev-web", fake.url);
-    let token = provider.client().tokens().id_token(&url).await.unwrap();
-    let answer = stratus::http::bare_client()
-        .put(format!("{url}?a=1"))
-        .bearer_auth(&token)
-        .body("payload")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status().as_u16(), 201);
-    assert_eq!(answer.headers()["x-answer"], "42");
-    let body: Json = answer.json().await.unwrap();
-    assert_eq!(
-        body,
-        json!({"method": "PUT", "path": "/", "query": "a=1", "body": "payload"})
-    );
     let other = stratus::http::bare_client()
         .post(&url)
         .bearer_auth("idt-forged")

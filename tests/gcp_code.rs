@@ -154,34 +154,18 @@ async fn an_aws_style_node_handler_answers_on_gcp_through_the_shim() {
         json!({"message": "Hello, Node!", "fn": "nodea-dev-hello"})
     );
 
-    let failed = invoke(&provider, &service, "fail", json!({"what": "luck"})).await;
-    match &failed.outcome {
-        Outcome::FunctionError { kind, message, .. } => {
-            assert_eq!(kind, "TypeError");
-            assert_eq!(message, "no luck");
-        }
-        other => panic!("{other:?}"),
-    }
-
+    support::assert_fails(
+        &provider,
+        &service,
+        "fail",
+        json!({"what": "luck"}),
+        "TypeError",
+        "no luck",
+    )
+    .await;
     // A plain HTTP call through the function URL gets an API Gateway v2 event, and the
     // handler's {statusCode, headers, body} is the HTTP answer.
-    let url = format!("{}/run/nodea-dev-web", fake.url);
-    let token = provider.client().tokens().id_token(&url).await.unwrap();
-    let answer = stratus::http::bare_client()
-        .put(format!("{url}?a=1"))
-        .bearer_auth(&token)
-        .header("content-type", "text/plain")
-        .body("payload")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status().as_u16(), 201);
-    assert_eq!(answer.headers()["x-answer"], "42");
-    let body: Json = answer.json().await.unwrap();
-    assert_eq!(
-        body,
-        json!({"method": "PUT", "path": "/", "query": "a=1", "body": "payload"})
-    );
+    support::assert_http_calls_are_mapped(&fake.url, &provider, "nodea-dev-web").await;
 }
 
 #[tokio::test]

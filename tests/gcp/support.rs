@@ -109,3 +109,49 @@ pub async fn eventually_logged(
     }
     false
 }
+
+/// Invokes `function` with `payload`; it must fail with `kind` and `message`.
+pub async fn assert_fails(
+    provider: &GcpProvider,
+    service: &Service,
+    function: &str,
+    payload: Json,
+    kind: &str,
+    message: &str,
+) {
+    let failed = invoke(provider, service, function, payload).await;
+    match &failed.outcome {
+        stratus::providers::Outcome::FunctionError {
+            kind: got_kind,
+            message: got_message,
+            ..
+        } => {
+            assert_eq!(got_kind, kind);
+            assert_eq!(got_message, message);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A plain HTTP `PUT /?a=1` with body `payload` through the function URL of the deployed
+/// function `id` (an AWS-style `web` handler answering 201, `x-answer: 42` and the API Gateway
+/// v2 event it got): the shim passes the event and maps `{statusCode, headers, body}` back.
+pub async fn assert_http_calls_are_mapped(fake_url: &str, provider: &GcpProvider, id: &str) {
+    let url = format!("{fake_url}/run/{id}");
+    let token = provider.client().tokens().id_token(&url).await.unwrap();
+    let answer = stratus::http::bare_client()
+        .put(format!("{url}?a=1"))
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body("payload")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 201);
+    assert_eq!(answer.headers()["x-answer"], "42");
+    let body: Json = answer.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"method": "PUT", "path": "/", "query": "a=1", "body": "payload"})
+    );
+}
