@@ -171,16 +171,7 @@ impl GcfClient {
                 url.query_pairs_mut().append_pair("pageToken", token);
             }
             let (_, page) = self.call(Method::GET, url, None).await?;
-            let items = page
-                .get("functions")
-                .and_then(Json::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let next = page
-                .get("nextPageToken")
-                .and_then(Json::as_str)
-                .map(str::to_string);
-            anyhow::Ok((items, next))
+            anyhow::Ok(split_page(&page, "functions"))
         })
         .await
         .context("listing the Cloud Functions of the region")
@@ -302,19 +293,24 @@ impl GcfClient {
                     body["pageToken"] = Json::String(token);
                 }
                 let (_, page) = self.call(Method::POST, url, Some(&body)).await?;
-                let items = page
-                    .get("entries")
-                    .and_then(Json::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                let next = page
-                    .get("nextPageToken")
-                    .and_then(Json::as_str)
-                    .map(str::to_string);
-                anyhow::Ok((items, next))
+                anyhow::Ok(split_page(&page, "entries"))
             }
         })
         .await
         .context("reading Cloud Logging entries")
     }
+}
+
+/// One page of a Google list answer: its `items_key` list and its `nextPageToken`.
+fn split_page(page: &Json, items_key: &str) -> (Vec<Json>, Option<String>) {
+    let items = page
+        .get(items_key)
+        .and_then(Json::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let next = page
+        .get("nextPageToken")
+        .and_then(Json::as_str)
+        .map(str::to_string);
+    (items, next)
 }
